@@ -1,0 +1,235 @@
+//! JavaScript-facing shapes and their conversions to and from core types.
+
+use crate::capabilities::CapabilitiesPatch;
+use crate::error::ProbeError;
+use crate::exec::ExecOutcome;
+use crate::exec::outcome::GuestAnswer;
+use crate::host::log::LogRecord;
+use crate::limits::LimitsPatch;
+use crate::runtime::Stats;
+use napi_derive::napi;
+use std::collections::HashMap;
+
+#[napi(object)]
+#[derive(Default)]
+pub struct NativeLimits {
+  pub memory_bytes: Option<f64>,
+  pub stack_bytes: Option<f64>,
+  pub table_elements: Option<f64>,
+  pub fuel: Option<f64>,
+  pub timeout_ms: Option<f64>,
+}
+
+impl From<NativeLimits> for LimitsPatch {
+  fn from(l: NativeLimits) -> Self {
+    LimitsPatch {
+      memory_bytes: l.memory_bytes,
+      stack_bytes: l.stack_bytes,
+      table_elements: l.table_elements,
+      fuel: l.fuel,
+      timeout_ms: l.timeout_ms,
+    }
+  }
+}
+
+#[napi(object)]
+#[derive(Default)]
+pub struct NativeRuntimeOptions {
+  pub worker_threads: Option<f64>,
+  pub limits: Option<NativeLimits>,
+}
+
+#[napi(object)]
+pub struct NativeHttpCapability {
+  pub allow: Vec<String>,
+  pub max_concurrent: Option<f64>,
+  pub max_response_bytes: Option<f64>,
+  pub timeout_ms: Option<f64>,
+}
+
+#[napi(object)]
+pub struct NativePreopen {
+  pub host_path: String,
+  pub guest_path: String,
+  pub readonly: Option<bool>,
+}
+
+#[napi(object)]
+pub struct NativeFsCapability {
+  pub preopens: Vec<NativePreopen>,
+}
+
+#[napi(object)]
+pub struct NativeCapabilities {
+  pub http: Option<NativeHttpCapability>,
+  pub fs: Option<NativeFsCapability>,
+  pub env: Option<HashMap<String, String>>,
+  pub args: Option<Vec<String>>,
+}
+
+impl From<NativeCapabilities> for CapabilitiesPatch {
+  fn from(c: NativeCapabilities) -> Self {
+    let (http_allow, http_max_concurrent, http_max_response_bytes, http_timeout_ms) = match c.http {
+      Some(h) => (Some(h.allow), h.max_concurrent, h.max_response_bytes, h.timeout_ms),
+      None => (None, None, None, None),
+    };
+    let mut env: Vec<(String, String)> = c.env.unwrap_or_default().into_iter().collect();
+    env.sort();
+    CapabilitiesPatch {
+      http_allow,
+      http_max_concurrent,
+      http_max_response_bytes,
+      http_timeout_ms,
+      preopens: c.fs.map(|fs| {
+        fs.preopens
+          .into_iter()
+          .map(|p| (p.host_path, p.guest_path, p.readonly.unwrap_or(false)))
+          .collect()
+      }),
+      env,
+      args: c.args.unwrap_or_default(),
+    }
+  }
+}
+
+#[napi(object)]
+#[derive(Default)]
+pub struct NativeExecuteOptions {
+  pub export: Option<String>,
+  pub limits: Option<NativeLimits>,
+  pub capabilities: Option<NativeCapabilities>,
+}
+
+#[napi(object, object_from_js = false)]
+pub struct NativeError {
+  pub code: String,
+  pub message: String,
+  pub trap_kind: Option<String>,
+  pub backtrace: Option<Vec<String>>,
+}
+
+impl From<ProbeError> for NativeError {
+  fn from(e: ProbeError) -> Self {
+    let (trap_kind, backtrace) = match e.trap {
+      Some(t) => (Some(t.kind), Some(t.backtrace)),
+      None => (None, None),
+    };
+    NativeError {
+      code: e.code.as_str().to_string(),
+      message: e.message,
+      trap_kind,
+      backtrace,
+    }
+  }
+}
+
+/// Constructor errors carry the stable code as the JS error's `code`.
+pub fn to_napi_error(e: ProbeError) -> napi::Error<String> {
+  napi::Error::new(e.code.as_str().to_string(), e.message)
+}
+
+#[napi(object, object_from_js = false)]
+#[derive(Default)]
+pub struct NativeMetrics {
+  pub instantiate_us: f64,
+  pub run_us: f64,
+  pub fuel_consumed: Option<f64>,
+  pub memory_peak_bytes: f64,
+  pub host_calls: f64,
+}
+
+#[napi(object, object_from_js = false)]
+pub struct NativeLogRecord {
+  pub level: String,
+  pub message: String,
+  pub timestamp: f64,
+  pub source: String,
+}
+
+impl From<LogRecord> for NativeLogRecord {
+  fn from(r: LogRecord) -> Self {
+    NativeLogRecord {
+      level: r.level.as_str().to_string(),
+      message: r.message,
+      timestamp: r.timestamp,
+      source: r.source.as_str().to_string(),
+    }
+  }
+}
+
+/// One execution as JavaScript receives it: either the guest's answer (`success`, `output` as
+/// JSON text, `error`) or `failure` when the runtime stopped or could not run the guest.
+#[napi(object, object_from_js = false)]
+pub struct NativeOutcome {
+  pub success: bool,
+  pub output: Option<String>,
+  pub error: Option<String>,
+  pub failure: Option<NativeError>,
+  pub latency_ms: f64,
+  pub metrics: NativeMetrics,
+  pub logs: Vec<NativeLogRecord>,
+}
+
+impl NativeOutcome {
+  pub fn rejected(e: ProbeError) -> Self {
+    NativeOutcome {
+      success: false,
+      output: None,
+      error: None,
+      failure: Some(e.into()),
+      latency_ms: 0.0,
+      metrics: NativeMetrics::default(),
+      logs: Vec::new(),
+    }
+  }
+}
+
+impl From<ExecOutcome> for NativeOutcome {
+  fn from(o: ExecOutcome) -> Self {
+    let (success, output, error, failure) = match o.result {
+      Ok(GuestAnswer::Success(output)) => (true, output, None, None),
+      Ok(GuestAnswer::Failure(message)) => (false, None, Some(message), None),
+      Err(e) => (false, None, None, Some(e.into())),
+    };
+    NativeOutcome {
+      success,
+      output,
+      error,
+      failure,
+      latency_ms: o.latency_ms,
+      metrics: NativeMetrics {
+        instantiate_us: o.metrics.instantiate_us,
+        run_us: o.metrics.run_us,
+        fuel_consumed: o.metrics.fuel_consumed.map(|f| f as f64),
+        memory_peak_bytes: o.metrics.memory_peak_bytes as f64,
+        host_calls: o.metrics.host_calls as f64,
+      },
+      logs: o.logs.into_iter().map(Into::into).collect(),
+    }
+  }
+}
+
+#[napi(object, object_from_js = false)]
+pub struct NativeStats {
+  pub modules: f64,
+  pub executions: f64,
+  pub active: f64,
+  pub queued: f64,
+  pub cache_hits: f64,
+  pub cache_misses: f64,
+  pub worker_threads: f64,
+}
+
+impl From<Stats> for NativeStats {
+  fn from(s: Stats) -> Self {
+    NativeStats {
+      modules: s.modules as f64,
+      executions: s.executions as f64,
+      active: s.active as f64,
+      queued: s.queued as f64,
+      cache_hits: s.cache_hits as f64,
+      cache_misses: s.cache_misses as f64,
+      worker_threads: s.worker_threads as f64,
+    }
+  }
+}

@@ -1,0 +1,208 @@
+//! The napi binding: the only place with napi types. It converts JavaScript values into core
+//! types, runs core futures, and converts outcomes back. No wasm logic lives here.
+//!
+//! Every entry point is panic-safe: sync methods use `catch_unwind`, and futures are wrapped so
+//! a panic becomes an `ERR_WASM_HOST` outcome instead of unwinding into Node.
+
+mod convert;
+
+use crate::capabilities::CapabilitiesPatch;
+use crate::error::{ErrorCode, ProbeError};
+use crate::exec::state::{StopReason, StopSignal};
+use crate::module::{GuestSource, LoadedModule};
+use crate::runtime::{Runtime, RuntimeConfig};
+use convert::{NativeError, NativeExecuteOptions, NativeOutcome, NativeRuntimeOptions, NativeStats};
+use futures::FutureExt;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+fn panic_error(what: &str) -> ProbeError {
+  ProbeError::new(
+    ErrorCode::Host,
+    format!("internal error: {what} panicked; the runtime is unharmed"),
+  )
+}
+
+/// A loaded guest. Created by `WasmRuntime.loadModule`, never from JavaScript.
+#[napi]
+pub struct WasmModule {
+  inner: Arc<LoadedModule>,
+}
+
+#[napi]
+impl WasmModule {
+  /// `'module'` for a core WebAssembly module, `'component'` for a component.
+  #[napi(getter, ts_return_type = "'module' | 'component'")]
+  pub fn kind(&self) -> &'static str {
+    self.inner.info.kind.as_str()
+  }
+
+  #[napi(getter)]
+  pub fn name(&self) -> String {
+    self.inner.info.name.clone()
+  }
+
+  /// Size of the input in bytes (of the binary, or of the WAT text as given).
+  #[napi(getter)]
+  pub fn size(&self) -> f64 {
+    self.inner.info.size as f64
+  }
+
+  /// Hex SHA-256 of the input bytes.
+  #[napi(getter)]
+  pub fn hash(&self) -> String {
+    self.inner.info.hash.clone()
+  }
+
+  #[napi(getter)]
+  pub fn exports(&self) -> Vec<String> {
+    self.inner.info.exports.clone()
+  }
+
+  #[napi(getter)]
+  pub fn imports(&self) -> Vec<String> {
+    self.inner.info.imports.clone()
+  }
+}
+
+/// The result of a load: the module, or why there is none.
+#[napi(object, object_from_js = false)]
+pub struct NativeLoad {
+  pub module: Option<WasmModule>,
+  pub error: Option<NativeError>,
+}
+
+/// Trips an execution's stop signal from JavaScript (an `AbortSignal` listener calls `cancel`).
+#[napi]
+pub struct CancelHandle {
+  signal: Arc<StopSignal>,
+}
+
+#[napi]
+impl CancelHandle {
+  #[napi(constructor)]
+  pub fn new() -> Self {
+    CancelHandle {
+      signal: Arc::new(StopSignal::default()),
+    }
+  }
+
+  #[napi(catch_unwind)]
+  pub fn cancel(&self) {
+    self.signal.stop(StopReason::Cancelled);
+  }
+}
+
+impl Default for CancelHandle {
+  fn default() -> Self {
+    Self::new()
+  }
+}
+
+/// The native runtime behind the JavaScript `WasmRuntime`.
+#[napi]
+pub struct NativeRuntime {
+  core: Arc<Runtime>,
+}
+
+#[napi]
+impl NativeRuntime {
+  #[napi(constructor, catch_unwind)]
+  pub fn new(options: Option<NativeRuntimeOptions>) -> Result<Self, String> {
+    let options = options.unwrap_or_default();
+    let config = RuntimeConfig {
+      worker_threads: options.worker_threads,
+      limits: options.limits.map(Into::into).unwrap_or_default(),
+    };
+    let core = Runtime::new(config).map_err(convert::to_napi_error)?;
+    Ok(NativeRuntime { core: Arc::new(core) })
+  }
+
+  /// Loads from `bytes` (binary or WAT text) or from the file at `path`.
+  #[napi(catch_unwind, ts_return_type = "Promise<NativeLoad>")]
+  pub fn load_module<'env>(
+    &self,
+    env: &'env Env,
+    bytes: Option<Uint8Array>,
+    path: Option<String>,
+    name: Option<String>,
+  ) -> Result<PromiseRaw<'env, NativeLoad>> {
+    let source = match (bytes, path) {
+      (Some(bytes), _) => GuestSource::Bytes(bytes.to_vec()),
+      (None, Some(path)) => GuestSource::Path(path.into()),
+      (None, None) => GuestSource::Bytes(Vec::new()),
+    };
+    let core = self.core.clone();
+    env.spawn_future(async move {
+      let loaded = AssertUnwindSafe(core.load(source, name))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| Err(panic_error("loading")));
+      Ok(match loaded {
+        Ok(module) => NativeLoad {
+          module: Some(WasmModule { inner: module }),
+          error: None,
+        },
+        Err(e) => NativeLoad {
+          module: None,
+          error: Some(NativeError::from(e)),
+        },
+      })
+    })
+  }
+
+  /// Runs `module`'s export once in a fresh instance. `input` is JSON text. Validation errors
+  /// settle the promise with an error outcome before anything runs.
+  #[napi(catch_unwind, ts_return_type = "Promise<NativeOutcome>")]
+  pub fn execute<'env>(
+    &self,
+    env: &'env Env,
+    module: &WasmModule,
+    input: String,
+    options: Option<NativeExecuteOptions>,
+    cancel: Option<&CancelHandle>,
+  ) -> Result<PromiseRaw<'env, NativeOutcome>> {
+    let options = options.unwrap_or_default();
+    let limits = options.limits.map(Into::into).unwrap_or_default();
+    let capabilities: CapabilitiesPatch = options.capabilities.map(Into::into).unwrap_or_default();
+    let stop = cancel.map(|c| c.signal.clone());
+    let prepared = self
+      .core
+      .prepare(module.inner.clone(), options.export, input, &limits, capabilities, stop);
+    let core = self.core.clone();
+    env.spawn_future(async move {
+      let prepared = match prepared {
+        Ok(p) => p,
+        Err(e) => return Ok(NativeOutcome::rejected(e)),
+      };
+      let outcome = AssertUnwindSafe(core.execute(prepared))
+        .catch_unwind()
+        .await
+        .map(NativeOutcome::from)
+        .unwrap_or_else(|_| NativeOutcome::rejected(panic_error("the execution")));
+      Ok(outcome)
+    })
+  }
+
+  #[napi(catch_unwind)]
+  pub fn stats(&self) -> NativeStats {
+    self.core.stats().into()
+  }
+
+  #[napi(getter)]
+  pub fn closed(&self) -> bool {
+    self.core.is_closed()
+  }
+
+  /// Settles every in-flight execution, then releases the worker threads.
+  #[napi(catch_unwind, ts_return_type = "Promise<void>")]
+  pub fn close<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+    let core = self.core.clone();
+    env.spawn_future(async move {
+      let _ = AssertUnwindSafe(core.close()).catch_unwind().await;
+      Ok(())
+    })
+  }
+}

@@ -1,0 +1,246 @@
+//! The process-wide Wasmtime engines and the one epoch ticker that drives every deadline.
+//!
+//! Wasmtime fixes the wasm stack size per `Engine`, while the contract lets every execution pick
+//! its own `stackBytes`. So there is one engine per stack-size class (powers of two from 64 KiB to
+//! 8 MiB), created on first use; all share one configuration otherwise, so compiled code moves
+//! between them by serialisation instead of recompiling. The default class (1 MiB) uses the
+//! pooling allocator; the rarely used others allocate on demand.
+
+use crate::error::{ErrorCode, ProbeError, chain_message};
+use crate::limits::{GIB, MIB, STACK_MAX, STACK_MIN};
+use once_cell::sync::OnceCell;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+use wasmtime::{Config, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the ticker bumps every engine's epoch while anything runs. A guest loop is stopped
+/// at most about one tick after its deadline, and yields its worker thread every tick.
+pub const TICK: Duration = Duration::from_millis(2);
+
+/// How many stores may be alive at once in the whole process; further executions queue.
+pub const MAX_LIVE_STORES: usize = 64;
+
+const CLASS_COUNT: usize = 8; // 64 KiB .. 8 MiB
+const POOLED_CLASS: usize = 4; // 1 MiB, the contract's default
+/// Stack the host side (WASI, host functions) may use on a guest's fiber beyond the wasm stack.
+const HOST_STACK_HEADROOM: usize = MIB as usize;
+
+/// A stack-size class: the wasm stack an engine allows, rounded up to a power of two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StackClass(u8);
+
+impl StackClass {
+  pub fn for_bytes(stack_bytes: u64) -> StackClass {
+    let clamped = stack_bytes.clamp(STACK_MIN, STACK_MAX);
+    let rounded = clamped.next_power_of_two();
+    StackClass((rounded.trailing_zeros() - STACK_MIN.trailing_zeros()) as u8)
+  }
+
+  pub fn bytes(self) -> usize {
+    (STACK_MIN as usize) << self.0
+  }
+
+  fn index(self) -> usize {
+    self.0 as usize
+  }
+}
+
+pub struct EngineClass {
+  pub engine: Engine,
+  pub class: StackClass,
+  pub pooled: bool,
+}
+
+pub struct Engines {
+  classes: [OnceCell<Arc<EngineClass>>; CLASS_COUNT],
+  create_lock: Mutex<()>,
+  pub ticker: Arc<Ticker>,
+  /// Bounds the live stores (and so the pool's slots); waiting here is what `stats().queued` counts.
+  pub store_permits: Arc<tokio::sync::Semaphore>,
+}
+
+static ENGINES: OnceCell<Engines> = OnceCell::new();
+
+pub fn engines() -> &'static Engines {
+  ENGINES.get_or_init(|| Engines {
+    classes: Default::default(),
+    create_lock: Mutex::new(()),
+    ticker: Ticker::start(),
+    store_permits: Arc::new(tokio::sync::Semaphore::new(MAX_LIVE_STORES)),
+  })
+}
+
+fn base_config(class: StackClass) -> Config {
+  let mut config = Config::new();
+  config
+    .wasm_component_model(true)
+    .epoch_interruption(true)
+    .consume_fuel(true)
+    .concurrency_support(false)
+    .max_wasm_stack(class.bytes())
+    .async_stack_size(class.bytes() + HOST_STACK_HEADROOM)
+    .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable)
+    .cranelift_opt_level(wasmtime::OptLevel::Speed);
+  config
+}
+
+fn pooling_config() -> PoolingAllocationConfig {
+  let mut pool = PoolingAllocationConfig::default();
+  let stores = MAX_LIVE_STORES as u32;
+  pool
+    .total_component_instances(stores)
+    .total_core_instances(stores * 32)
+    .max_core_instances_per_component(32)
+    .total_memories(stores * 8)
+    .max_memories_per_component(8)
+    .max_memories_per_module(2)
+    .total_tables(stores * 16)
+    .max_tables_per_component(16)
+    .max_tables_per_module(4)
+    .total_stacks(stores)
+    .table_elements(crate::limits::TABLE_MAX as usize)
+    .max_memory_size(4 * GIB as usize)
+    .max_unused_warm_slots(16);
+  pool
+}
+
+impl Engines {
+  /// The engine for executions with this wasm stack size, created on first use.
+  pub fn class(&self, class: StackClass) -> Result<Arc<EngineClass>, ProbeError> {
+    let cell = &self.classes[class.index()];
+    if let Some(found) = cell.get() {
+      return Ok(found.clone());
+    }
+    let _guard = self.create_lock.lock().unwrap_or_else(|p| p.into_inner());
+    let created = cell.get_or_try_init(|| self.create(class))?;
+    Ok(created.clone())
+  }
+
+  fn create(&self, class: StackClass) -> Result<Arc<EngineClass>, ProbeError> {
+    let mut pooled = class.index() == POOLED_CLASS && std::env::var_os("WASM_PROBE_NO_POOLING").is_none();
+    let engine = loop {
+      let mut config = base_config(class);
+      if pooled {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config()));
+      }
+      match Engine::new(&config) {
+        Ok(engine) => break engine,
+        // Pooling reserves a lot of address space up front; where that is refused (a ulimit on
+        // virtual memory, a small 32-bit space) fall back to allocating on demand.
+        Err(_) if pooled => pooled = false,
+        Err(e) => {
+          return Err(ProbeError::new(
+            ErrorCode::Host,
+            format!("cannot create the Wasmtime engine: {}", chain_message(&e)),
+          ));
+        }
+      }
+    };
+    self.ticker.watch(engine.weak());
+    Ok(Arc::new(EngineClass { engine, class, pooled }))
+  }
+
+  pub fn default_class() -> StackClass {
+    StackClass(POOLED_CLASS as u8)
+  }
+}
+
+/// One thread for the whole process that bumps the epoch of every engine every [`TICK`] while at
+/// least one execution is running, and sleeps otherwise (an idle editor pays nothing).
+pub struct Ticker {
+  state: Mutex<TickerState>,
+  wake: Condvar,
+}
+
+struct TickerState {
+  engines: Vec<EngineWeak>,
+  active: usize,
+}
+
+impl Ticker {
+  fn start() -> Arc<Ticker> {
+    let ticker = Arc::new(Ticker {
+      state: Mutex::new(TickerState {
+        engines: Vec::new(),
+        active: 0,
+      }),
+      wake: Condvar::new(),
+    });
+    let worker = ticker.clone();
+    std::thread::Builder::new()
+      .name("wasm-probe-epoch".into())
+      .spawn(move || worker.run())
+      .expect("spawning the epoch ticker thread");
+    ticker
+  }
+
+  fn watch(&self, engine: EngineWeak) {
+    self.lock().engines.push(engine);
+  }
+
+  fn lock(&self) -> std::sync::MutexGuard<'_, TickerState> {
+    self.state.lock().unwrap_or_else(|p| p.into_inner())
+  }
+
+  fn run(&self) {
+    loop {
+      let engines: Vec<Engine> = {
+        let mut state = self.lock();
+        while state.active == 0 {
+          state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        state.engines.iter().filter_map(EngineWeak::upgrade).collect()
+      };
+      std::thread::sleep(TICK);
+      for engine in &engines {
+        engine.increment_epoch();
+      }
+    }
+  }
+
+  /// Keeps the ticker running until the returned guard drops.
+  pub fn activate(self: &Arc<Self>) -> TickGuard {
+    let mut state = self.lock();
+    state.active += 1;
+    if state.active == 1 {
+      self.wake.notify_one();
+    }
+    TickGuard(self.clone())
+  }
+
+  pub fn running(&self) -> usize {
+    self.lock().active
+  }
+}
+
+pub struct TickGuard(Arc<Ticker>);
+
+impl Drop for TickGuard {
+  fn drop(&mut self) {
+    self.0.lock().active -= 1;
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn stack_classes_round_up_to_powers_of_two() {
+    assert_eq!(StackClass::for_bytes(64 * 1024).bytes(), 64 * 1024);
+    assert_eq!(StackClass::for_bytes(64 * 1024 + 1).bytes(), 128 * 1024);
+    assert_eq!(StackClass::for_bytes(MIB).bytes(), MIB as usize);
+    assert_eq!(StackClass::for_bytes(8 * MIB).bytes(), 8 * MIB as usize);
+    assert_eq!(StackClass::for_bytes(MIB), Engines::default_class());
+  }
+
+  #[test]
+  fn engines_are_shared_per_class() {
+    let a = engines().class(Engines::default_class()).unwrap();
+    let b = engines().class(Engines::default_class()).unwrap();
+    assert!(Arc::ptr_eq(&a, &b));
+    let small = engines().class(StackClass::for_bytes(64 * 1024)).unwrap();
+    assert!(!small.pooled);
+    assert_eq!(small.class.bytes(), 64 * 1024);
+  }
+}

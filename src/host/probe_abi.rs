@@ -1,0 +1,188 @@
+//! The core-module ABI: import module `"probe"` (contract section 2b). Pointers and lengths are
+//! offsets into the guest's exported `memory`; every access is bounds-checked and a bad one fails
+//! the execution with a message that names the call.
+
+use crate::error::{ErrorCode, ProbeError};
+use crate::exec::state::CoreState;
+use crate::host::http::{FetchError, decide};
+use crate::host::log::{Level, Source};
+use crate::host::{clock, json};
+use serde::Deserialize;
+use wasmtime::{Caller, Extern, Linker, Memory};
+
+pub const MODULE: &str = "probe";
+
+/// Records a host fault and returns the error that unwinds the guest.
+fn fault(caller: &mut Caller<'_, CoreState>, message: String) -> wasmtime::Error {
+  let err = ProbeError::new(ErrorCode::Trap, message);
+  caller.data_mut().exec.host_fault = Some(err.clone());
+  wasmtime::Error::msg(err.message)
+}
+
+fn memory(caller: &mut Caller<'_, CoreState>, call: &str) -> wasmtime::Result<Memory> {
+  match caller.get_export("memory") {
+    Some(Extern::Memory(m)) => Ok(m),
+    _ => Err(fault(
+      caller,
+      format!("probe.{call}: the module must export its linear memory as \"memory\""),
+    )),
+  }
+}
+
+fn range(
+  caller: &mut Caller<'_, CoreState>,
+  mem: Memory,
+  call: &str,
+  ptr: i32,
+  len: usize,
+) -> wasmtime::Result<std::ops::Range<usize>> {
+  let size = mem.data_size(&*caller);
+  let start = ptr as u32 as usize;
+  match start.checked_add(len) {
+    Some(end) if end <= size => Ok(start..end),
+    _ => Err(fault(
+      caller,
+      format!(
+        "probe.{call}: host buffer out of bounds: {len} bytes at offset {start} do not fit in linear memory of {size} bytes"
+      ),
+    )),
+  }
+}
+
+fn read_guest(caller: &mut Caller<'_, CoreState>, call: &str, ptr: i32, len: i32) -> wasmtime::Result<Vec<u8>> {
+  if len < 0 {
+    return Err(fault(caller, format!("probe.{call}: negative length {len}")));
+  }
+  let mem = memory(caller, call)?;
+  let r = range(caller, mem, call, ptr, len as usize)?;
+  Ok(mem.data(&*caller)[r].to_vec())
+}
+
+fn write_guest(caller: &mut Caller<'_, CoreState>, call: &str, ptr: i32, bytes: &[u8]) -> wasmtime::Result<()> {
+  let mem = memory(caller, call)?;
+  let r = range(caller, mem, call, ptr, bytes.len())?;
+  mem.data_mut(&mut *caller)[r].copy_from_slice(bytes);
+  Ok(())
+}
+
+fn set_result(caller: &mut Caller<'_, CoreState>, bytes: Vec<u8>) -> i32 {
+  let len = bytes.len() as i32;
+  caller.data_mut().exec.last_result = bytes;
+  len
+}
+
+#[derive(Deserialize)]
+struct FetchRequest {
+  #[allow(dead_code)]
+  method: Option<String>,
+  url: String,
+}
+
+fn fetch_error_json(err: &FetchError) -> Vec<u8> {
+  serde_json::json!({ "err": { "kind": err.kind(), "message": err.message() } })
+    .to_string()
+    .into_bytes()
+}
+
+pub fn add_to_linker(linker: &mut Linker<CoreState>) -> wasmtime::Result<()> {
+  linker.func_wrap(MODULE, "input_len", |mut caller: Caller<'_, CoreState>| -> i32 {
+    let exec = &mut caller.data_mut().exec;
+    exec.host_calls += 1;
+    exec.input.len() as i32
+  })?;
+  linker.func_wrap(MODULE, "input_read", |mut caller: Caller<'_, CoreState>, ptr: i32| {
+    caller.data_mut().exec.host_calls += 1;
+    let input = caller.data().exec.input.clone();
+    write_guest(&mut caller, "input_read", ptr, input.as_bytes())
+  })?;
+  linker.func_wrap(
+    MODULE,
+    "output_write",
+    |mut caller: Caller<'_, CoreState>, ptr: i32, len: i32| {
+      caller.data_mut().exec.host_calls += 1;
+      let bytes = read_guest(&mut caller, "output_write", ptr, len)?;
+      caller.data_mut().exec.output = Some(bytes);
+      Ok(())
+    },
+  )?;
+  linker.func_wrap(
+    MODULE,
+    "error_write",
+    |mut caller: Caller<'_, CoreState>, ptr: i32, len: i32| {
+      caller.data_mut().exec.host_calls += 1;
+      let bytes = read_guest(&mut caller, "error_write", ptr, len)?;
+      caller.data_mut().exec.failure = Some(bytes);
+      Ok(())
+    },
+  )?;
+  linker.func_wrap(
+    MODULE,
+    "log",
+    |mut caller: Caller<'_, CoreState>, level: i32, ptr: i32, len: i32| {
+      caller.data_mut().exec.host_calls += 1;
+      let bytes = read_guest(&mut caller, "log", ptr, len)?;
+      let logs = caller.data().exec.logs.clone();
+      let mut book = logs.book();
+      match Level::from_abi(level) {
+        Ok(level) => book.push(level, Source::Guest, &bytes),
+        Err(bad) => {
+          let mut text = format!("[probe.log called with level {bad}, expected 0..4] ").into_bytes();
+          text.extend_from_slice(&bytes);
+          book.push(Level::Warn, Source::Guest, &text);
+        }
+      }
+      Ok(())
+    },
+  )?;
+  linker.func_wrap_async(
+    MODULE,
+    "http_fetch",
+    |mut caller: Caller<'_, CoreState>, (ptr, len): (i32, i32)| {
+      Box::new(async move {
+        caller.data_mut().exec.host_calls += 1;
+        let bytes = read_guest(&mut caller, "http_fetch", ptr, len)?;
+        let result = match serde_json::from_slice::<FetchRequest>(&bytes) {
+          Err(e) => fetch_error_json(&FetchError::Failed(format!("invalid request JSON: {e}"))),
+          Ok(req) => match decide(&caller.data().exec.capabilities, &req.url) {
+            Err(err) => fetch_error_json(&err),
+            Ok(()) => fetch_error_json(&FetchError::Failed("unreachable: no HTTP bridge".into())),
+          },
+        };
+        Ok(set_result(&mut caller, result))
+      })
+    },
+  )?;
+  linker.func_wrap(
+    MODULE,
+    "json_get",
+    |mut caller: Caller<'_, CoreState>, doc_ptr: i32, doc_len: i32, ptr_ptr: i32, ptr_len: i32| {
+      caller.data_mut().exec.host_calls += 1;
+      let doc = read_guest(&mut caller, "json_get", doc_ptr, doc_len)?;
+      let pointer = read_guest(&mut caller, "json_get", ptr_ptr, ptr_len)?;
+      let (Ok(doc), Ok(pointer)) = (std::str::from_utf8(&doc), std::str::from_utf8(&pointer)) else {
+        return Ok(-2);
+      };
+      Ok(match json::get(doc, pointer) {
+        Ok(Some(text)) => set_result(&mut caller, text.into_bytes()),
+        Ok(None) => -1,
+        Err(_) => -2,
+      })
+    },
+  )?;
+  linker.func_wrap(MODULE, "result_read", |mut caller: Caller<'_, CoreState>, ptr: i32| {
+    caller.data_mut().exec.host_calls += 1;
+    let result = std::mem::take(&mut caller.data_mut().exec.last_result);
+    let written = write_guest(&mut caller, "result_read", ptr, &result);
+    caller.data_mut().exec.last_result = result;
+    written
+  })?;
+  linker.func_wrap(MODULE, "now_ms", |mut caller: Caller<'_, CoreState>| -> i64 {
+    caller.data_mut().exec.host_calls += 1;
+    clock::now_ms() as i64
+  })?;
+  linker.func_wrap(MODULE, "monotonic_ns", |mut caller: Caller<'_, CoreState>| -> i64 {
+    caller.data_mut().exec.host_calls += 1;
+    clock::monotonic_ns() as i64
+  })?;
+  Ok(())
+}

@@ -1,0 +1,74 @@
+//! The component ABI: the `probe:runtime@0.1.0` WIT package in `wit/` (contract section 2a).
+
+use crate::exec::state::ComponentState;
+use crate::host::http::{FetchError, decide};
+use crate::host::log::Source;
+use crate::host::{clock, json};
+
+wasmtime::component::bindgen!({
+  path: "wit",
+  world: "probe",
+  imports: {
+    "probe:runtime/http.fetch": async,
+    default: trappable,
+  },
+});
+
+use probe::runtime::{clock as wit_clock, http as wit_http, json as wit_json, log as wit_log};
+
+impl wit_log::Host for ComponentState {
+  fn log(&mut self, level: wit_log::Level, message: String) -> wasmtime::Result<()> {
+    self.exec.host_calls += 1;
+    let level = match level {
+      wit_log::Level::Trace => crate::host::log::Level::Trace,
+      wit_log::Level::Debug => crate::host::log::Level::Debug,
+      wit_log::Level::Info => crate::host::log::Level::Info,
+      wit_log::Level::Warn => crate::host::log::Level::Warn,
+      wit_log::Level::Error => crate::host::log::Level::Error,
+    };
+    self.exec.logs.book().push(level, Source::Guest, message.as_bytes());
+    Ok(())
+  }
+}
+
+impl wit_json::Host for ComponentState {
+  fn get(&mut self, document: String, pointer: String) -> wasmtime::Result<Result<Option<String>, String>> {
+    self.exec.host_calls += 1;
+    Ok(json::get(&document, &pointer).map_err(|e| e.to_string()))
+  }
+}
+
+impl wit_clock::Host for ComponentState {
+  fn now_ms(&mut self) -> wasmtime::Result<u64> {
+    self.exec.host_calls += 1;
+    Ok(clock::now_ms())
+  }
+
+  fn monotonic_ns(&mut self) -> wasmtime::Result<u64> {
+    self.exec.host_calls += 1;
+    Ok(clock::monotonic_ns())
+  }
+}
+
+fn to_wit(err: FetchError) -> wit_http::Error {
+  match err {
+    FetchError::Denied(m) => wit_http::Error::Denied(m),
+    FetchError::Timeout => wit_http::Error::Timeout,
+    FetchError::TooLarge => wit_http::Error::TooLarge,
+    FetchError::Failed(m) => wit_http::Error::Failed(m),
+  }
+}
+
+impl wit_http::Host for ComponentState {
+  async fn fetch(&mut self, req: wit_http::Request) -> Result<wit_http::Response, wit_http::Error> {
+    self.exec.host_calls += 1;
+    match decide(&self.exec.capabilities, &req.url) {
+      Err(err) => Err(to_wit(err)),
+      Ok(()) => Err(to_wit(FetchError::Failed("unreachable: no HTTP bridge".into()))),
+    }
+  }
+}
+
+pub fn add_to_linker(linker: &mut wasmtime::component::Linker<ComponentState>) -> wasmtime::Result<()> {
+  Probe::add_to_linker::<ComponentState, wasmtime::component::HasSelf<ComponentState>>(linker, |s| s)
+}

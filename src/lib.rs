@@ -1,0 +1,16 @@
+//! wasm-probe-runtime: run untrusted WebAssembly probes from Node.js on Wasmtime.
+//!
+//! The core (everything but `binding`) has no napi types and is tested with `cargo test`;
+//! `binding` is the thin napi layer the generated `binding.js` loads.
+#![deny(clippy::all)]
+
+pub mod capabilities;
+pub mod engine;
+pub mod error;
+pub mod exec;
+pub mod host;
+pub mod limits;
+pub mod module;
+pub mod runtime;
+
+mod binding;

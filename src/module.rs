@@ -1,0 +1,301 @@
+//! Loading guests: read, recognise (binary or WAT, core module or component), validate and
+//! compile off the JS thread, link once into an `InstancePre`, and describe the result.
+
+use crate::engine::{EngineClass, StackClass, engines};
+use crate::error::{ErrorCode, ProbeError, chain_message};
+use crate::exec::state::{ComponentState, CoreState};
+use crate::host::Linkers;
+use once_cell::sync::Lazy;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use wasmtime::component::{Component, InstancePre as ComponentPre};
+use wasmtime::{InstancePre, Module};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModuleKind {
+  Module,
+  Component,
+}
+
+impl ModuleKind {
+  pub fn as_str(self) -> &'static str {
+    match self {
+      ModuleKind::Module => "module",
+      ModuleKind::Component => "component",
+    }
+  }
+}
+
+/// Where a guest comes from.
+pub enum GuestSource {
+  /// Bytes of a binary or of WAT text.
+  Bytes(Vec<u8>),
+  /// A `.wasm` or `.wat` file.
+  Path(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct ModuleInfo {
+  pub kind: ModuleKind,
+  pub name: String,
+  pub size: u64,
+  pub hash: String,
+  pub exports: Vec<String>,
+  pub imports: Vec<String>,
+}
+
+/// A guest compiled for one engine and linked against its host imports.
+pub enum Prepared {
+  Core(InstancePre<CoreState>),
+  Component(ComponentPre<ComponentState>),
+}
+
+pub struct Artifact {
+  pub class: Arc<EngineClass>,
+  pub prepared: Prepared,
+}
+
+static LINKERS: Lazy<Mutex<HashMap<StackClass, Arc<Linkers>>>> = Lazy::new(Default::default);
+
+fn linkers(class: &EngineClass) -> Result<Arc<Linkers>, ProbeError> {
+  let mut map = LINKERS.lock().unwrap_or_else(|p| p.into_inner());
+  if let Some(found) = map.get(&class.class) {
+    return Ok(found.clone());
+  }
+  let built = Arc::new(Linkers::new(class)?);
+  map.insert(class.class, built.clone());
+  Ok(built)
+}
+
+/// Compiled artifacts by (input hash, stack class), shared while anything holds them: loading the
+/// same guest twice compiles it once.
+static COMPILED: Lazy<Mutex<HashMap<(String, StackClass), Weak<Artifact>>>> = Lazy::new(Default::default);
+
+fn compiled_lookup(hash: &str, class: StackClass) -> Option<Arc<Artifact>> {
+  let map = COMPILED.lock().unwrap_or_else(|p| p.into_inner());
+  map.get(&(hash.to_string(), class)).and_then(Weak::upgrade)
+}
+
+fn compiled_store(hash: &str, artifact: &Arc<Artifact>) {
+  let mut map = COMPILED.lock().unwrap_or_else(|p| p.into_inner());
+  map.retain(|_, weak| weak.strong_count() > 0);
+  map.insert((hash.to_string(), artifact.class.class), Arc::downgrade(artifact));
+}
+
+fn kind_of(binary: &[u8]) -> Result<ModuleKind, ProbeError> {
+  if binary.len() < 8 {
+    return Err(ProbeError::invalid_module(format!(
+      "truncated WebAssembly binary: {} bytes, but the header alone is 8",
+      binary.len()
+    )));
+  }
+  let header: [u8; 4] = [binary[4], binary[5], binary[6], binary[7]];
+  match header {
+    [1, 0, 0, 0] => Ok(ModuleKind::Module),
+    [0x0d, 0, 1, 0] => Ok(ModuleKind::Component),
+    [a, b, c, d] => Err(ProbeError::invalid_module(format!(
+      "unsupported WebAssembly version/layer bytes {a:#04x} {b:#04x} {c:#04x} {d:#04x} (expected a core module, version 1, or a component, layer 1)"
+    ))),
+  }
+}
+
+/// The binary form of `input`: itself when it is a binary, else its WAT text assembled.
+fn to_binary(input: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, ProbeError> {
+  if input.starts_with(b"\0asm") {
+    return Ok(input.into());
+  }
+  let Ok(text) = std::str::from_utf8(input) else {
+    return Err(ProbeError::invalid_module(
+      "neither a WebAssembly binary (no \\0asm magic) nor WAT text (not UTF-8)",
+    ));
+  };
+  wat::parse_str(text)
+    .map(Into::into)
+    .map_err(|e| ProbeError::invalid_module(format!("invalid WAT text: {e}")))
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, ProbeError> {
+  std::fs::read(path).map_err(|e| ProbeError::invalid_module(format!("cannot read {}: {e}", path.display())))
+}
+
+fn link_error(kind: ModuleKind, e: &wasmtime::Error) -> ProbeError {
+  let what = kind.as_str();
+  ProbeError::new(
+    ErrorCode::Link,
+    format!(
+      "the {what} imports something this runtime does not provide: {}",
+      chain_message(e)
+    ),
+  )
+}
+
+fn prepare_core(class: &Arc<EngineClass>, module: Module) -> Result<Prepared, ProbeError> {
+  let linkers = linkers(class)?;
+  let pre = linkers
+    .core
+    .instantiate_pre(&module)
+    .map_err(|e| link_error(ModuleKind::Module, &e))?;
+  Ok(Prepared::Core(pre))
+}
+
+fn prepare_component(class: &Arc<EngineClass>, component: Component) -> Result<Prepared, ProbeError> {
+  let linkers = linkers(class)?;
+  let pre = linkers
+    .component
+    .instantiate_pre(&component)
+    .map_err(|e| link_error(ModuleKind::Component, &e))?;
+  Ok(Prepared::Component(pre))
+}
+
+fn describe(prepared: &Prepared, class: &EngineClass) -> (Vec<String>, Vec<String>) {
+  match prepared {
+    Prepared::Core(pre) => {
+      let m = pre.module();
+      let exports = m.exports().map(|e| e.name().to_string()).collect();
+      let imports = m.imports().map(|i| format!("{}::{}", i.module(), i.name())).collect();
+      (exports, imports)
+    }
+    Prepared::Component(pre) => {
+      let ty = pre.component().component_type();
+      let exports = ty.exports(&class.engine).map(|(name, _)| name.to_string()).collect();
+      let imports = ty.imports(&class.engine).map(|(name, _)| name.to_string()).collect();
+      (exports, imports)
+    }
+  }
+}
+
+/// Result of a load: what the guest is, its artifact, and whether it came from the cache.
+pub struct Loaded {
+  pub info: ModuleInfo,
+  pub artifact: Arc<Artifact>,
+  pub cache_hit: bool,
+}
+
+/// Reads, validates, compiles and links a guest. Blocking: call it off the JS thread.
+pub fn load(source: GuestSource, name: Option<String>, class: StackClass) -> Result<Loaded, ProbeError> {
+  let (input, default_name) = match source {
+    GuestSource::Bytes(bytes) => (bytes, "module".to_string()),
+    GuestSource::Path(path) => {
+      let bytes = read_file(&path)?;
+      let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "module".into());
+      (bytes, file_name)
+    }
+  };
+  let hash = hex(&Sha256::digest(&input));
+  let binary = to_binary(&input)?;
+  let kind = kind_of(&binary)?;
+  let engine_class = engines().class(class)?;
+  let (artifact, cache_hit) = match compiled_lookup(&hash, class) {
+    Some(found) => (found, true),
+    None => {
+      let prepared = match kind {
+        ModuleKind::Module => {
+          let module = Module::new(&engine_class.engine, &binary)
+            .map_err(|e| ProbeError::invalid_module(format!("invalid WebAssembly module: {}", chain_message(&e))))?;
+          prepare_core(&engine_class, module)?
+        }
+        ModuleKind::Component => {
+          let component = Component::new(&engine_class.engine, &binary)
+            .map_err(|e| ProbeError::invalid_module(format!("invalid WebAssembly component: {}", chain_message(&e))))?;
+          prepare_component(&engine_class, component)?
+        }
+      };
+      let artifact = Arc::new(Artifact {
+        class: engine_class.clone(),
+        prepared,
+      });
+      compiled_store(&hash, &artifact);
+      (artifact, false)
+    }
+  };
+  let (exports, imports) = describe(&artifact.prepared, &engine_class);
+  Ok(Loaded {
+    info: ModuleInfo {
+      kind,
+      name: name.unwrap_or(default_name),
+      size: input.len() as u64,
+      hash,
+      exports,
+      imports,
+    },
+    artifact,
+    cache_hit,
+  })
+}
+
+fn hex(bytes: &[u8]) -> String {
+  bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A loaded guest as the runtime holds it: its description, and its artifacts per stack class
+/// (the one it was loaded with, others derived on first use).
+pub struct LoadedModule {
+  pub info: ModuleInfo,
+  pub runtime_id: u64,
+  artifacts: Mutex<Vec<Arc<Artifact>>>,
+  _alive: crate::runtime::ModuleCount,
+}
+
+impl LoadedModule {
+  pub fn new(loaded: Loaded, runtime_id: u64, alive: crate::runtime::ModuleCount) -> LoadedModule {
+    LoadedModule {
+      info: loaded.info,
+      runtime_id,
+      artifacts: Mutex::new(vec![loaded.artifact]),
+      _alive: alive,
+    }
+  }
+
+  /// The artifact for an execution with this stack class. Deriving one for a new class moves the
+  /// compiled code to that engine by serialisation (no recompilation); it blocks, so callers run
+  /// it off the async workers.
+  pub fn artifact(&self, class: StackClass) -> Result<Arc<Artifact>, ProbeError> {
+    let mut list = self.artifacts.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(found) = list.iter().find(|a| a.class.class == class) {
+      return Ok(found.clone());
+    }
+    let source = list[0].clone();
+    let target = engines().class(class)?;
+    let moved = |e: wasmtime::Error| {
+      ProbeError::new(
+        ErrorCode::Host,
+        format!(
+          "cannot move compiled code to the {} KiB stack engine: {}",
+          class.bytes() / 1024,
+          chain_message(&e)
+        ),
+      )
+    };
+    let prepared = match &source.prepared {
+      Prepared::Core(pre) => {
+        let bytes = pre.module().serialize().map_err(moved)?;
+        // SAFETY: these bytes were produced by `serialize` in this process, from an engine with
+        // the same configuration apart from the stack size, and never left memory.
+        let module = unsafe { Module::deserialize(&target.engine, &bytes) }.map_err(moved)?;
+        prepare_core(&target, module)?
+      }
+      Prepared::Component(pre) => {
+        let bytes = pre.component().serialize().map_err(moved)?;
+        // SAFETY: as above.
+        let component = unsafe { Component::deserialize(&target.engine, &bytes) }.map_err(moved)?;
+        prepare_component(&target, component)?
+      }
+    };
+    let artifact = Arc::new(Artifact {
+      class: target,
+      prepared,
+    });
+    list.push(artifact.clone());
+    Ok(artifact)
+  }
+
+  pub fn has_artifact(&self, class: StackClass) -> bool {
+    let list = self.artifacts.lock().unwrap_or_else(|p| p.into_inner());
+    list.iter().any(|a| a.class.class == class)
+  }
+}
