@@ -5,7 +5,7 @@ use crate::capabilities::{Capabilities, CapabilitiesPatch};
 use crate::engine::StackClass;
 use crate::error::{ErrorCode, ProbeError};
 use crate::exec::state::{StopReason, StopSignal};
-use crate::exec::{ExecOutcome, ExecRequest, Metrics, execute};
+use crate::exec::{ExecOutcome, ExecRequest, Metrics, QueuedGuard, execute};
 use crate::limits::{Limits, LimitsPatch};
 use crate::module::{GuestSource, LoadedModule, load};
 use std::collections::HashMap;
@@ -36,7 +36,6 @@ pub struct Stats {
 struct Counters {
   modules: AtomicUsize,
   executions: AtomicU64,
-  queued: AtomicUsize,
   cache_hits: AtomicU64,
   cache_misses: AtomicU64,
 }
@@ -63,6 +62,7 @@ pub struct Runtime {
   settled: tokio::sync::Notify,
   next_execution: AtomicU64,
   counters: Arc<Counters>,
+  queued: Arc<AtomicUsize>,
 }
 
 /// An execution whose options were validated; nothing has run yet.
@@ -104,6 +104,7 @@ impl Runtime {
       settled: tokio::sync::Notify::new(),
       next_execution: AtomicU64::new(1),
       counters: Arc::new(Counters::default()),
+      queued: Arc::new(AtomicUsize::new(0)),
     })
   }
 
@@ -201,10 +202,10 @@ impl Runtime {
       stop.stop(StopReason::Closed);
     }
     self.counters.executions.fetch_add(1, Ordering::Relaxed);
-    let counters = self.counters.clone();
+    let queued = QueuedGuard::new(self.queued.clone());
     let task = self
       .handle
-      .spawn(async move { execute(prepared.module, prepared.request, started, &counters.queued).await });
+      .spawn(async move { execute(prepared.module, prepared.request, started, queued).await });
     let outcome = match task.await {
       Ok(outcome) => outcome,
       Err(e) => failed(ProbeError::new(
@@ -231,7 +232,7 @@ impl Runtime {
       modules: c.modules.load(Ordering::Relaxed) as u64,
       executions: c.executions.load(Ordering::Relaxed),
       active: self.lock_in_flight().len() as u64,
-      queued: c.queued.load(Ordering::Relaxed) as u64,
+      queued: self.queued.load(Ordering::Relaxed) as u64,
       cache_hits: c.cache_hits.load(Ordering::Relaxed),
       cache_misses: c.cache_misses.load(Ordering::Relaxed),
       worker_threads: self.worker_threads as u64,

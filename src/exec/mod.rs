@@ -18,6 +18,23 @@ use std::time::Instant;
 use wasmtime::component::InstancePre as ComponentPre;
 use wasmtime::{ExternType, InstancePre, Store, UpdateDeadline, ValType};
 
+/// Counts an execution as queued from when it is submitted until it gets a store slot (or is
+/// dropped before that).
+pub struct QueuedGuard(Arc<AtomicUsize>);
+
+impl QueuedGuard {
+  pub fn new(counter: Arc<AtomicUsize>) -> QueuedGuard {
+    counter.fetch_add(1, Ordering::Relaxed);
+    QueuedGuard(counter)
+  }
+}
+
+impl Drop for QueuedGuard {
+  fn drop(&mut self) {
+    self.0.fetch_sub(1, Ordering::Relaxed);
+  }
+}
+
 /// Everything one execution needs, decided and validated before it starts.
 pub struct ExecRequest {
   pub export: String,
@@ -57,7 +74,7 @@ pub async fn execute(
   module: Arc<LoadedModule>,
   req: ExecRequest,
   started: Instant,
-  queued: &AtomicUsize,
+  queued: QueuedGuard,
 ) -> ExecOutcome {
   let logs = Logs::default();
   let mut metrics = Metrics::default();
@@ -95,11 +112,10 @@ async fn run(
   deadline: Instant,
   logs: &Logs,
   metrics: &mut Metrics,
-  queued: &AtomicUsize,
+  queued: QueuedGuard,
 ) -> Result<GuestAnswer, ProbeError> {
-  queued.fetch_add(1, Ordering::Relaxed);
   let permit = engines().store_permits.clone().acquire_owned().await;
-  queued.fetch_sub(1, Ordering::Relaxed);
+  drop(queued);
   let _permit = permit.map_err(|_| ProbeError::closed())?;
 
   let class = StackClass::for_bytes(req.limits.stack_bytes);
@@ -141,7 +157,9 @@ fn configure<T: HasExec>(store: &mut Store<T>, limits: &Limits) -> Result<(), Pr
     if ctx.data_mut().exec().stop_reason().is_some() {
       Ok(UpdateDeadline::Interrupt)
     } else {
-      Ok(UpdateDeadline::Yield(1))
+      // tokio's own yield puts the task at the back of the run queue, so a computing guest
+      // shares its worker fairly with everything else queued there.
+      Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
     }
   });
   Ok(())

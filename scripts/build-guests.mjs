@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// Builds every guest from source with real toolchains, into build/guests/:
+//   examples/guests/c/*.c     -> build/guests/c/<name>.wasm       (clang + wasi-libc, reactor)
+//   __test__/guests/c/*.c     -> build/guests/test-c/<name>.wasm  (same)
+//   examples/guests/js/*.js   -> build/guests/js/<name>.wasm      (componentize-js, probe world)
+// Only stale outputs are rebuilt (the source, a header beside it, the WIT or this script changed).
+// WAT guests need no build: the runtime loads .wat files directly.
+
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join, basename } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const out = join(root, 'build', 'guests')
+const quiet = process.env.WASM_PROBE_SETUP_QUIET === '1'
+
+const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0)
+const newest = (paths) => Math.max(...paths.map(mtime))
+const list = (dir, ext) =>
+  existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith(ext))
+        .map((f) => join(dir, f))
+    : []
+
+function stale(output, inputs) {
+  return mtime(output) === 0 || newest([...inputs, fileURLToPath(import.meta.url)]) > mtime(output)
+}
+
+// The probe ABI header lives with the C example; test guests include it from there.
+const includeDir = join(root, 'examples', 'guests', 'c')
+
+function buildC(srcDir, outDir) {
+  const headers = [...list(srcDir, '.h'), ...list(includeDir, '.h')]
+  for (const src of list(srcDir, '.c')) {
+    const target = join(outDir, basename(src, '.c') + '.wasm')
+    if (!stale(target, [src, ...headers])) continue
+    mkdirSync(outDir, { recursive: true })
+    const args = ['--target=wasm32-wasi', '-O2', '-mexec-model=reactor', '-Wl,--strip-debug', '-I', includeDir, '-o', target, src]
+    const r = spawnSync('clang', args, { stdio: 'inherit' })
+    if (r.status !== 0) throw new Error(`clang failed for ${src}`)
+    if (!quiet) console.error(`[guests] built ${target}`)
+  }
+}
+
+async function buildJs(srcDir, outDir) {
+  const wit = join(root, 'wit')
+  const sources = list(srcDir, '.js')
+  const targets = sources.map((src) => [src, join(outDir, basename(src, '.js') + '.wasm')])
+  const todo = targets.filter(([src, target]) => stale(target, [src, ...list(wit, '.wit')]))
+  if (todo.length === 0) return
+  const { componentize } = await import('@bytecodealliance/componentize-js')
+  mkdirSync(outDir, { recursive: true })
+  for (const [src, target] of todo) {
+    const { component } = await componentize({ sourcePath: src, witPath: wit, worldName: 'probe' })
+    writeFileSync(target, component)
+    if (!quiet) console.error(`[guests] built ${target} (${component.length} bytes)`)
+  }
+}
+
+buildC(join(root, 'examples', 'guests', 'c'), join(out, 'c'))
+buildC(join(root, '__test__', 'guests', 'c'), join(out, 'test-c'))
+await buildJs(join(root, 'examples', 'guests', 'js'), join(out, 'js'))

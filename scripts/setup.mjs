@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// Makes a fresh clone ready to run, and is cheap when it already is. `npm run demo`, `npm test`
+// and `npm run bench` call it first, so each of them works as the only command:
+//   1. npm packages (npm ci) when node_modules is missing or older than package-lock.json;
+//   2. the C-to-wasm toolchain (Debian: clang, lld, wasi-libc, wasm32 compiler-rt) when missing;
+//   3. the addon, built with the `fast` cargo profile (cargo itself decides what is stale);
+//   4. the example and test guests (scripts/build-guests.mjs, only what is stale).
+// WASM_PROBE_SKIP_BUILD=1 skips step 3 (use a .node you built yourself, e.g. `npm run build`).
+
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, statSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const quiet = process.env.WASM_PROBE_SETUP_QUIET === '1'
+const say = (msg) => {
+  if (!quiet) console.error(`[setup] ${msg}`)
+}
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...opts })
+  if (r.error) throw new Error(`${cmd} could not start: ${r.error.message}`)
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed with exit code ${r.status}`)
+}
+
+function mtime(path) {
+  try {
+    return statSync(path).mtimeMs
+  } catch {
+    return 0
+  }
+}
+
+function ensureNpmPackages() {
+  const marker = join(root, 'node_modules', '.package-lock.json')
+  if (existsSync(marker) && mtime(marker) >= mtime(join(root, 'package-lock.json'))) return
+  say('installing npm packages (npm ci)')
+  run('npm', ['ci', '--no-audit', '--no-fund'])
+}
+
+function wasmToolchainWorks() {
+  const dir = mkdtempSync(join(tmpdir(), 'wasm-probe-cc-'))
+  try {
+    writeFileSync(join(dir, 't.c'), '#include <stdio.h>\nint main(void){puts("x");return 0;}\n')
+    const r = spawnSync('clang', ['--target=wasm32-wasi', '-O1', '-o', join(dir, 't.wasm'), join(dir, 't.c')], {
+      stdio: 'ignore',
+    })
+    return r.status === 0
+  } catch {
+    return false
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+function ensureWasmToolchain() {
+  if (wasmToolchainWorks()) return
+  const packages = ['clang', 'lld', 'wasi-libc', 'libclang-rt-dev-wasm32']
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
+  const hasApt = spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status === 0
+  if (!hasApt) {
+    throw new Error(
+      `building the C guests needs clang with a wasm32-wasi sysroot (wasi-libc), which is not installed.\n` +
+        `Install clang, lld, wasi-libc and the wasm32 compiler-rt builtins with your package manager.`,
+    )
+  }
+  const apt = (...args) => (isRoot ? run('apt-get', args, { env }) : run('sudo', ['apt-get', ...args], { env }))
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  say(`installing the C-to-wasm toolchain: ${packages.join(' ')}`)
+  apt('update', '-qq')
+  apt('install', '-y', '-qq', ...packages)
+  if (!wasmToolchainWorks()) throw new Error('clang still cannot build for wasm32-wasi after installing the toolchain')
+}
+
+function buildAddon() {
+  if (process.env.WASM_PROBE_SKIP_BUILD === '1') {
+    say('WASM_PROBE_SKIP_BUILD=1: using the addon as it is')
+    return
+  }
+  say('building the addon (cargo profile "fast")')
+  const napi = join(root, 'node_modules', '.bin', process.platform === 'win32' ? 'napi.cmd' : 'napi')
+  run(napi, ['build', '--platform', '--profile', 'fast', '--js', 'binding.js', '--dts', 'binding.d.ts'])
+}
+
+try {
+  ensureNpmPackages()
+  ensureWasmToolchain()
+  buildAddon()
+  execFileSync(process.execPath, [join(root, 'scripts', 'build-guests.mjs')], { stdio: 'inherit', cwd: root })
+} catch (e) {
+  console.error(`[setup] ${e.message}`)
+  process.exit(1)
+}
