@@ -71,7 +71,8 @@ fn linkers(class: &EngineClass) -> Result<Arc<Linkers>, ProbeError> {
 
 /// Compiled artifacts by (input hash, stack class), shared while anything holds them: loading the
 /// same guest twice compiles it once.
-static COMPILED: Lazy<Mutex<HashMap<(String, StackClass), Weak<Artifact>>>> = Lazy::new(Default::default);
+type CompiledCache = HashMap<(String, StackClass), Weak<Artifact>>;
+static COMPILED: Lazy<Mutex<CompiledCache>> = Lazy::new(Default::default);
 
 fn compiled_lookup(hash: &str, class: StackClass) -> Option<Arc<Artifact>> {
   let map = COMPILED.lock().unwrap_or_else(|p| p.into_inner());

@@ -1,0 +1,176 @@
+//! The core runtime without Node: load WAT guests and run them through `Runtime` directly.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasm_probe_runtime::capabilities::CapabilitiesPatch;
+use wasm_probe_runtime::error::ErrorCode;
+use wasm_probe_runtime::exec::ExecOutcome;
+use wasm_probe_runtime::exec::outcome::GuestAnswer;
+use wasm_probe_runtime::exec::state::{StopReason, StopSignal};
+use wasm_probe_runtime::limits::LimitsPatch;
+use wasm_probe_runtime::module::{GuestSource, LoadedModule};
+use wasm_probe_runtime::runtime::{Runtime, RuntimeConfig};
+
+const ECHO: &str = r#"(module
+  (import "probe" "input_len" (func $input_len (result i32)))
+  (import "probe" "input_read" (func $input_read (param i32)))
+  (import "probe" "output_write" (func $output_write (param i32 i32)))
+  (memory (export "memory") 1)
+  (func (export "execute") (result i32)
+    (call $input_read (i32.const 0))
+    (call $output_write (i32.const 0) (call $input_len))
+    (i32.const 0)))"#;
+
+const LOOP: &str = r#"(module (func (export "execute") (loop $l (br $l))))"#;
+
+fn runtime() -> Arc<Runtime> {
+  Arc::new(Runtime::new(RuntimeConfig::default()).expect("runtime"))
+}
+
+async fn load(rt: &Runtime, wat: &str) -> Arc<LoadedModule> {
+  rt.load(GuestSource::Bytes(wat.as_bytes().to_vec()), None)
+    .await
+    .expect("load")
+}
+
+async fn run(rt: &Runtime, m: &Arc<LoadedModule>, input: &str, limits: LimitsPatch) -> ExecOutcome {
+  run_with(rt, m, input, limits, None).await
+}
+
+async fn run_with(
+  rt: &Runtime,
+  m: &Arc<LoadedModule>,
+  input: &str,
+  limits: LimitsPatch,
+  stop: Option<Arc<StopSignal>>,
+) -> ExecOutcome {
+  let prepared = rt
+    .prepare(m.clone(), None, input.to_string(), &limits, CapabilitiesPatch::default(), stop)
+    .expect("prepare");
+  rt.execute(prepared).await
+}
+
+fn code(outcome: &ExecOutcome) -> ErrorCode {
+  outcome.result.as_ref().expect_err("expected an error").code
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_round_trip() {
+  let rt = runtime();
+  let m = load(&rt, ECHO).await;
+  assert_eq!(m.info.exports, vec!["memory", "execute"]);
+  let out = run(&rt, &m, r#"{"a":[1,2]}"#, LimitsPatch::default()).await;
+  assert_eq!(out.result.unwrap(), GuestAnswer::Success(Some(r#"{"a":[1,2]}"#.into())));
+  assert_eq!(out.metrics.host_calls, 3);
+  assert_eq!(out.metrics.memory_peak_bytes, 65536);
+  assert!(out.latency_ms > 0.0);
+  rt.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_stops_a_loop_within_a_few_ticks() {
+  let rt = runtime();
+  let m = load(&rt, LOOP).await;
+  let started = Instant::now();
+  let limits = LimitsPatch {
+    timeout_ms: Some(100.0),
+    ..Default::default()
+  };
+  let out = run(&rt, &m, "null", limits).await;
+  assert_eq!(code(&out), ErrorCode::Timeout);
+  let elapsed = started.elapsed();
+  assert!(elapsed >= Duration::from_millis(100), "{elapsed:?}");
+  assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+  rt.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_signal_cancels_and_close_settles() {
+  let rt = runtime();
+  let m = load(&rt, LOOP).await;
+  let stop = Arc::new(StopSignal::default());
+  let stopper = stop.clone();
+  tokio::spawn(async move {
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    stopper.stop(StopReason::Cancelled);
+  });
+  let out = run_with(&rt, &m, "null", LimitsPatch::default(), Some(stop)).await;
+  assert_eq!(code(&out), ErrorCode::Cancelled);
+
+  let rt2 = rt.clone();
+  let m2 = m.clone();
+  let running = tokio::spawn(async move { run(&rt2, &m2, "null", LimitsPatch::default()).await });
+  tokio::time::sleep(Duration::from_millis(30)).await;
+  rt.close().await;
+  assert_eq!(code(&running.await.unwrap()), ErrorCode::Closed);
+  let after = rt.load(GuestSource::Bytes(LOOP.as_bytes().to_vec()), None).await;
+  assert_eq!(after.err().unwrap().code, ErrorCode::Closed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_limit_and_traps_are_classified() {
+  let rt = runtime();
+  let bomb = load(
+    &rt,
+    r#"(module (memory 1)
+      (func (export "execute") (loop $g (br_if $g (i32.ne (memory.grow (i32.const 1)) (i32.const -1)))) unreachable))"#,
+  )
+  .await;
+  let limits = LimitsPatch {
+    memory_bytes: Some(1024.0 * 1024.0),
+    ..Default::default()
+  };
+  let out = run(&rt, &bomb, "null", limits).await;
+  assert_eq!(code(&out), ErrorCode::MemoryLimit);
+  assert_eq!(out.metrics.memory_peak_bytes, 1024 * 1024);
+
+  let div = load(&rt, r#"(module (func (export "execute") (result i32) (i32.div_u (i32.const 1) (i32.const 0))))"#).await;
+  let out = run(&rt, &div, "null", LimitsPatch::default()).await;
+  let err = out.result.unwrap_err();
+  assert_eq!(err.code, ErrorCode::Trap);
+  assert_eq!(err.trap.unwrap().kind, "integer-division-by-zero");
+
+  let deep = load(
+    &rt,
+    r#"(module (func $f (param i64) (result i64) (i64.add (call $f (local.get 0)) (i64.const 1)))
+      (func (export "execute") (drop (call $f (i64.const 0)))))"#,
+  )
+  .await;
+  for stack in [64.0 * 1024.0, 8.0 * 1024.0 * 1024.0] {
+    let limits = LimitsPatch {
+      stack_bytes: Some(stack),
+      ..Default::default()
+    };
+    let err = run(&rt, &deep, "null", limits).await.result.unwrap_err();
+    assert_eq!(err.code, ErrorCode::StackOverflow);
+    assert!(err.message.contains(&format!("{}", stack as u64)), "{}", err.message);
+  }
+  rt.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_options_are_rejected_before_running() {
+  let rt = runtime();
+  let m = load(&rt, ECHO).await;
+  let limits = LimitsPatch {
+    timeout_ms: Some(-5.0),
+    ..Default::default()
+  };
+  let err = rt
+    .prepare(m.clone(), None, "null".into(), &limits, CapabilitiesPatch::default(), None)
+    .err()
+    .unwrap();
+  assert_eq!(err.code, ErrorCode::InvalidArgValue);
+  assert!(err.message.contains("options.limits.timeoutMs"));
+
+  let other = runtime();
+  let foreign = load(&other, ECHO).await;
+  let err = rt
+    .prepare(foreign, None, "null".into(), &LimitsPatch::default(), CapabilitiesPatch::default(), None)
+    .err()
+    .unwrap();
+  assert_eq!(err.code, ErrorCode::InvalidArgType);
+  assert_eq!(rt.stats().executions, 0);
+  rt.close().await;
+  other.close().await;
+}
