@@ -17,14 +17,21 @@ export declare class CancelHandle {
 
 /** The native runtime behind the JavaScript `WasmRuntime`. */
 export declare class NativeRuntime {
-  constructor(options?: NativeRuntimeOptions | undefined | null)
+  /** `on_complete(id, outcome)` receives every execution's outcome. It must not throw. */
+  constructor(options: NativeRuntimeOptions | undefined | null, onComplete: (arg0: number, arg1: NativeOutcome) => void)
+  /**
+   * Whether pending completions keep the process alive: on while executions are in flight,
+   * off when idle, so an idle runtime never holds a Node process open.
+   */
+  setKeepAlive(on: boolean): void
   /** Loads from `bytes` (binary or WAT text) or from the file at `path`. */
   loadModule(bytes?: Uint8Array | undefined | null, path?: string | undefined | null, name?: string | undefined | null): Promise<NativeLoad>
   /**
-   * Runs `module`'s export once in a fresh instance. `input` is JSON text. Validation errors
-   * settle the promise with an error outcome before anything runs.
+   * Runs `module`'s export once in a fresh instance; its outcome goes to `on_complete` with
+   * this `id`. `input` is JSON text. Invalid options produce an error outcome before anything
+   * runs.
    */
-  execute(module: WasmModule, input: string, options?: NativeExecuteOptions | undefined | null, cancel?: CancelHandle | undefined | null): Promise<NativeOutcome>
+  execute(id: number, module: WasmModule, input: string, options?: NativeExecuteOptions | undefined | null, cancel?: CancelHandle | undefined | null): void
   stats(): NativeStats
   get closed(): boolean
   /** Settles every in-flight execution, then releases the worker threads. */

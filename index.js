@@ -179,9 +179,30 @@ function deliverLogs(logs, onLog, sink, label) {
   }
 }
 
+// Executions in flight, by id, across every runtime. The native side delivers each outcome to
+// `complete` through one threadsafe function per runtime; the callback holds no runtime, so an
+// unreferenced WasmRuntime can still be garbage-collected.
+const pending = new Map()
+let nextExecutionId = 1
+
+function complete(id, outcome) {
+  try {
+    const entry = pending.get(id)
+    if (entry === undefined) return
+    pending.delete(id)
+    const owner = entry.owner
+    owner.inFlight -= 1
+    if (owner.inFlight === 0) owner.native.setKeepAlive(false)
+    entry.resolve(outcome)
+  } catch {
+    // Must never throw: this runs as a threadsafe-function callback.
+  }
+}
+
 class WasmRuntime {
   #native
   #log
+  #state
 
   /** @param {import('./index').RuntimeOptions} [options] */
   constructor(options) {
@@ -193,7 +214,10 @@ class WasmRuntime {
     checkType('options.log', o.log, 'function')
     this.#log = o.log
     try {
-      this.#native = new NativeRuntime({ workerThreads: o.workerThreads, limits: checkLimits('options.limits', o.limits) })
+      this.#native = new NativeRuntime({ workerThreads: o.workerThreads, limits: checkLimits('options.limits', o.limits) }, complete)
+      // Idle runtimes never keep the process alive; executions in flight do.
+      this.#native.setKeepAlive(false)
+      this.#state = { native: this.#native, inFlight: 0 }
     } catch (e) {
       throw new WasmError(e.message, typeof e.code === 'string' && e.code.startsWith('ERR_') ? e.code : 'ERR_WASM_HOST')
     }
@@ -244,9 +268,17 @@ class WasmRuntime {
       onAbort = () => cancel.cancel()
       opts.signal.addEventListener('abort', onAbort, { once: true })
     }
+    const id = nextExecutionId++
+    const state = this.#state
+    const settled = new Promise((resolve) => pending.set(id, { resolve, owner: state }))
+    if (state.inFlight++ === 0) state.native.setKeepAlive(true)
     let outcome
     try {
-      outcome = await this.#native.execute(module, inputJson, opts.native, cancel)
+      this.#native.execute(id, module, inputJson, opts.native, cancel)
+      outcome = await settled
+    } catch (e) {
+      if (pending.delete(id) && --state.inFlight === 0) state.native.setKeepAlive(false)
+      throw e instanceof WasmError ? e : new WasmError(`executeProbe failed: ${e.message}`, 'ERR_WASM_HOST', { cause: e })
     } finally {
       if (onAbort) opts.signal.removeEventListener('abort', onAbort)
     }

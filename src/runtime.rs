@@ -8,7 +8,9 @@ use crate::exec::state::{StopReason, StopSignal};
 use crate::exec::{ExecOutcome, ExecRequest, Metrics, QueuedGuard, execute};
 use crate::limits::{Limits, LimitsPatch};
 use crate::module::{GuestSource, LoadedModule, load};
+use futures::FutureExt;
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -51,24 +53,82 @@ impl Drop for ModuleCount {
 
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
 
+/// The executions a runtime has in flight, and whether it still takes new ones. Both live under
+/// one lock so that no execution can slip in after `close()` decided there is nothing to wait for.
+#[derive(Default)]
+struct InFlight {
+  closed: bool,
+  next: u64,
+  stops: HashMap<u64, Arc<StopSignal>>,
+}
+
+/// What a runtime's tasks share with it; holds no worker pool, so a task never owns the pool
+/// it runs on.
+#[derive(Default)]
+struct Shared {
+  in_flight: Mutex<InFlight>,
+  settled: tokio::sync::Notify,
+  counters: Arc<Counters>,
+  queued: Arc<AtomicUsize>,
+  closed: AtomicBool,
+}
+
+impl Shared {
+  fn lock(&self) -> std::sync::MutexGuard<'_, InFlight> {
+    self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+  }
+
+  fn finish(&self, key: u64) {
+    self.lock().stops.remove(&key);
+    self.settled.notify_waiters();
+  }
+}
+
 pub struct Runtime {
   id: u64,
   pool: Mutex<Option<tokio::runtime::Runtime>>,
   handle: tokio::runtime::Handle,
   worker_threads: usize,
   limits: Limits,
-  closed: AtomicBool,
-  in_flight: Mutex<HashMap<u64, Arc<StopSignal>>>,
-  settled: tokio::sync::Notify,
-  next_execution: AtomicU64,
-  counters: Arc<Counters>,
-  queued: Arc<AtomicUsize>,
+  shared: Arc<Shared>,
 }
 
 /// An execution whose options were validated; nothing has run yet.
 pub struct Prepared {
   module: Arc<LoadedModule>,
   request: ExecRequest,
+}
+
+/// Calls `done` exactly once: with the outcome, or, if the task is dropped before it finishes
+/// (the pool shut down under it), with `ERR_WASM_CLOSED`. A waiting caller is never left hanging.
+struct Completion<F: FnOnce(ExecOutcome)> {
+  done: Option<F>,
+  started: Instant,
+}
+
+impl<F: FnOnce(ExecOutcome)> Completion<F> {
+  fn complete(mut self, outcome: ExecOutcome) {
+    if let Some(done) = self.done.take() {
+      done(outcome);
+    }
+  }
+}
+
+impl<F: FnOnce(ExecOutcome)> Drop for Completion<F> {
+  fn drop(&mut self) {
+    if let Some(done) = self.done.take() {
+      done(failed_outcome(ProbeError::closed(), self.started));
+    }
+  }
+}
+
+fn failed_outcome(e: ProbeError, started: Instant) -> ExecOutcome {
+  ExecOutcome {
+    result: Err(e),
+    latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+    metrics: Metrics::default(),
+    logs: Vec::new(),
+  }
 }
 
 impl Runtime {
@@ -99,12 +159,7 @@ impl Runtime {
       handle,
       worker_threads,
       limits,
-      closed: AtomicBool::new(false),
-      in_flight: Mutex::new(HashMap::new()),
-      settled: tokio::sync::Notify::new(),
-      next_execution: AtomicU64::new(1),
-      counters: Arc::new(Counters::default()),
-      queued: Arc::new(AtomicUsize::new(0)),
+      shared: Arc::new(Shared::default()),
     })
   }
 
@@ -117,7 +172,7 @@ impl Runtime {
   }
 
   fn check_open(&self) -> Result<(), ProbeError> {
-    if self.closed.load(Ordering::Acquire) {
+    if self.shared.closed.load(Ordering::Acquire) {
       Err(ProbeError::closed())
     } else {
       Ok(())
@@ -133,17 +188,18 @@ impl Runtime {
       .spawn_blocking(move || load(source, name, class))
       .await
       .map_err(|e| ProbeError::new(ErrorCode::Host, format!("loading failed unexpectedly: {e}")))??;
+    let counters = &self.shared.counters;
     let counter = if loaded.cache_hit {
-      &self.counters.cache_hits
+      &counters.cache_hits
     } else {
-      &self.counters.cache_misses
+      &counters.cache_misses
     };
     counter.fetch_add(1, Ordering::Relaxed);
-    self.counters.modules.fetch_add(1, Ordering::Relaxed);
+    counters.modules.fetch_add(1, Ordering::Relaxed);
     Ok(Arc::new(LoadedModule::new(
       loaded,
       self.id,
-      ModuleCount(self.counters.clone()),
+      ModuleCount(counters.clone()),
     )))
   }
 
@@ -181,58 +237,66 @@ impl Runtime {
     })
   }
 
-  /// Runs a prepared execution on this runtime's pool.
-  pub async fn execute(&self, prepared: Prepared) -> ExecOutcome {
+  /// Starts a prepared execution on this runtime's pool; `done` gets its outcome exactly once,
+  /// on a pool thread (or at once on this thread when the runtime is closed).
+  pub fn submit<F>(&self, prepared: Prepared, done: F)
+  where
+    F: FnOnce(ExecOutcome) + Send + 'static,
+  {
     let started = Instant::now();
-    let failed = |e: ProbeError| ExecOutcome {
-      result: Err(e),
-      latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-      metrics: Metrics::default(),
-      logs: Vec::new(),
+    let completion = Completion {
+      done: Some(done),
+      started,
     };
-    if let Err(e) = self.check_open() {
-      return failed(e);
-    }
-    let key = self.next_execution.fetch_add(1, Ordering::Relaxed);
-    let stop = prepared.request.stop.clone();
-    self.lock_in_flight().insert(key, stop.clone());
-    // close() may have run between the check and the insert; it stops what it finds, so stop
-    // this one too rather than let it slip through.
-    if self.closed.load(Ordering::Acquire) {
-      stop.stop(StopReason::Closed);
-    }
-    self.counters.executions.fetch_add(1, Ordering::Relaxed);
-    let queued = QueuedGuard::new(self.queued.clone());
-    let task = self
-      .handle
-      .spawn(async move { execute(prepared.module, prepared.request, started, queued).await });
-    let outcome = match task.await {
-      Ok(outcome) => outcome,
-      Err(e) => failed(ProbeError::new(
-        ErrorCode::Host,
-        if e.is_panic() {
-          "internal error: the execution panicked; the runtime is unharmed".to_string()
-        } else {
-          "the execution was dropped because the runtime shut down".to_string()
-        },
-      )),
+    let key = {
+      let mut in_flight = self.shared.lock();
+      if in_flight.closed {
+        drop(in_flight);
+        completion.complete(failed_outcome(ProbeError::closed(), started));
+        return;
+      }
+      in_flight.next += 1;
+      let key = in_flight.next;
+      in_flight.stops.insert(key, prepared.request.stop.clone());
+      key
     };
-    self.lock_in_flight().remove(&key);
-    self.settled.notify_waiters();
-    outcome
+    self.shared.counters.executions.fetch_add(1, Ordering::Relaxed);
+    let queued = QueuedGuard::new(self.shared.queued.clone());
+    let shared = self.shared.clone();
+    self.handle.spawn(async move {
+      let run = AssertUnwindSafe(execute(prepared.module, prepared.request, started, queued)).catch_unwind();
+      let outcome = run.await.unwrap_or_else(|_| {
+        failed_outcome(
+          ProbeError::new(
+            ErrorCode::Host,
+            "internal error: the execution panicked; the runtime is unharmed",
+          ),
+          started,
+        )
+      });
+      shared.finish(key);
+      completion.complete(outcome);
+    });
   }
 
-  fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<StopSignal>>> {
-    self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+  /// Runs a prepared execution on this runtime's pool and waits for its outcome.
+  pub async fn execute(&self, prepared: Prepared) -> ExecOutcome {
+    let started = Instant::now();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    self.submit(prepared, move |outcome| {
+      let _ = tx.send(outcome);
+    });
+    rx.await
+      .unwrap_or_else(|_| failed_outcome(ProbeError::closed(), started))
   }
 
   pub fn stats(&self) -> Stats {
-    let c = &self.counters;
+    let c = &self.shared.counters;
     Stats {
       modules: c.modules.load(Ordering::Relaxed) as u64,
       executions: c.executions.load(Ordering::Relaxed),
-      active: self.lock_in_flight().len() as u64,
-      queued: self.queued.load(Ordering::Relaxed) as u64,
+      active: self.shared.lock().stops.len() as u64,
+      queued: self.shared.queued.load(Ordering::Relaxed) as u64,
       cache_hits: c.cache_hits.load(Ordering::Relaxed),
       cache_misses: c.cache_misses.load(Ordering::Relaxed),
       worker_threads: self.worker_threads as u64,
@@ -242,15 +306,16 @@ impl Runtime {
   /// Refuses new work, stops what is running (it settles with `ERR_WASM_CLOSED`), waits for it to
   /// settle, then releases the worker threads. Calling it again is harmless.
   pub async fn close(&self) {
-    self.closed.store(true, Ordering::Release);
+    self.shared.closed.store(true, Ordering::Release);
     loop {
-      let notified = self.settled.notified();
+      let notified = self.shared.settled.notified();
       {
-        let in_flight = self.lock_in_flight();
-        if in_flight.is_empty() {
+        let mut in_flight = self.shared.lock();
+        in_flight.closed = true;
+        if in_flight.stops.is_empty() {
           break;
         }
-        for stop in in_flight.values() {
+        for stop in in_flight.stops.values() {
           stop.stop(StopReason::Closed);
         }
       }
@@ -263,7 +328,7 @@ impl Runtime {
   }
 
   pub fn is_closed(&self) -> bool {
-    self.closed.load(Ordering::Acquire)
+    self.shared.closed.load(Ordering::Acquire)
   }
 }
 

@@ -45,7 +45,14 @@ async fn run_with(
   stop: Option<Arc<StopSignal>>,
 ) -> ExecOutcome {
   let prepared = rt
-    .prepare(m.clone(), None, input.to_string(), &limits, CapabilitiesPatch::default(), stop)
+    .prepare(
+      m.clone(),
+      None,
+      input.to_string(),
+      &limits,
+      CapabilitiesPatch::default(),
+      stop,
+    )
     .expect("prepare");
   rt.execute(prepared).await
 }
@@ -124,7 +131,11 @@ async fn memory_limit_and_traps_are_classified() {
   assert_eq!(code(&out), ErrorCode::MemoryLimit);
   assert_eq!(out.metrics.memory_peak_bytes, 1024 * 1024);
 
-  let div = load(&rt, r#"(module (func (export "execute") (result i32) (i32.div_u (i32.const 1) (i32.const 0))))"#).await;
+  let div = load(
+    &rt,
+    r#"(module (func (export "execute") (result i32) (i32.div_u (i32.const 1) (i32.const 0))))"#,
+  )
+  .await;
   let out = run(&rt, &div, "null", LimitsPatch::default()).await;
   let err = out.result.unwrap_err();
   assert_eq!(err.code, ErrorCode::Trap);
@@ -157,7 +168,14 @@ async fn bad_options_are_rejected_before_running() {
     ..Default::default()
   };
   let err = rt
-    .prepare(m.clone(), None, "null".into(), &limits, CapabilitiesPatch::default(), None)
+    .prepare(
+      m.clone(),
+      None,
+      "null".into(),
+      &limits,
+      CapabilitiesPatch::default(),
+      None,
+    )
     .err()
     .unwrap();
   assert_eq!(err.code, ErrorCode::InvalidArgValue);
@@ -166,7 +184,14 @@ async fn bad_options_are_rejected_before_running() {
   let other = runtime();
   let foreign = load(&other, ECHO).await;
   let err = rt
-    .prepare(foreign, None, "null".into(), &LimitsPatch::default(), CapabilitiesPatch::default(), None)
+    .prepare(
+      foreign,
+      None,
+      "null".into(),
+      &LimitsPatch::default(),
+      CapabilitiesPatch::default(),
+      None,
+    )
     .err()
     .unwrap();
   assert_eq!(err.code, ErrorCode::InvalidArgType);

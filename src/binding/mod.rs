@@ -14,6 +14,7 @@ use crate::runtime::{Runtime, RuntimeConfig};
 use convert::{NativeError, NativeExecuteOptions, NativeOutcome, NativeRuntimeOptions, NativeStats};
 use futures::FutureExt;
 use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -101,23 +102,65 @@ impl Default for CancelHandle {
   }
 }
 
+/// Where finished executions go: one JavaScript function per runtime, called with
+/// `(id, outcome)` on the JS thread. One long-lived threadsafe function instead of a promise per
+/// call keeps the round trip to a single hop each way, and completions that arrive together are
+/// delivered in one turn of the event loop.
+type Completions = ThreadsafeFunction<FnArgs<(f64, NativeOutcome)>, (), FnArgs<(f64, NativeOutcome)>, Status, false>;
+
 /// The native runtime behind the JavaScript `WasmRuntime`.
 #[napi]
 pub struct NativeRuntime {
   core: Arc<Runtime>,
+  completions: Arc<Completions>,
 }
 
 #[napi]
 impl NativeRuntime {
+  /// `on_complete(id, outcome)` receives every execution's outcome. It must not throw.
   #[napi(constructor, catch_unwind)]
-  pub fn new(options: Option<NativeRuntimeOptions>) -> Result<Self, String> {
+  pub fn new(
+    options: Option<NativeRuntimeOptions>,
+    on_complete: Function<FnArgs<(f64, NativeOutcome)>, ()>,
+  ) -> Result<Self, String> {
     let options = options.unwrap_or_default();
     let config = RuntimeConfig {
       worker_threads: options.worker_threads,
       limits: options.limits.map(Into::into).unwrap_or_default(),
     };
     let core = Runtime::new(config).map_err(convert::to_napi_error)?;
-    Ok(NativeRuntime { core: Arc::new(core) })
+    let completions = on_complete
+      .build_threadsafe_function()
+      .callee_handled::<false>()
+      .build()
+      .map_err(|e| napi::Error::new(ErrorCode::Host.as_str().to_string(), e.reason.clone()))?;
+    Ok(NativeRuntime {
+      core: Arc::new(core),
+      completions: Arc::new(completions),
+    })
+  }
+
+  /// Whether pending completions keep the process alive: on while executions are in flight,
+  /// off when idle, so an idle runtime never holds a Node process open.
+  #[napi(catch_unwind)]
+  pub fn set_keep_alive(&self, env: &Env, on: bool) -> Result<()> {
+    let (env, tsfn) = (env.raw(), self.completions.raw());
+    // SAFETY: called on the JS thread that owns `env`; `tsfn` is alive (this object holds it)
+    // and is never aborted.
+    let status = unsafe {
+      if on {
+        napi::sys::napi_ref_threadsafe_function(env, tsfn)
+      } else {
+        napi::sys::napi_unref_threadsafe_function(env, tsfn)
+      }
+    };
+    if status == napi::sys::Status::napi_ok {
+      Ok(())
+    } else {
+      Err(Error::from_reason(format!(
+        "napi_(un)ref_threadsafe_function failed with status {status}"
+      )))
+    }
   }
 
   /// Loads from `bytes` (binary or WAT text) or from the file at `path`.
@@ -153,37 +196,33 @@ impl NativeRuntime {
     })
   }
 
-  /// Runs `module`'s export once in a fresh instance. `input` is JSON text. Validation errors
-  /// settle the promise with an error outcome before anything runs.
-  #[napi(catch_unwind, ts_return_type = "Promise<NativeOutcome>")]
-  pub fn execute<'env>(
+  /// Runs `module`'s export once in a fresh instance; its outcome goes to `on_complete` with
+  /// this `id`. `input` is JSON text. Invalid options produce an error outcome before anything
+  /// runs.
+  #[napi(catch_unwind)]
+  pub fn execute(
     &self,
-    env: &'env Env,
+    id: f64,
     module: &WasmModule,
     input: String,
     options: Option<NativeExecuteOptions>,
     cancel: Option<&CancelHandle>,
-  ) -> Result<PromiseRaw<'env, NativeOutcome>> {
+  ) {
     let options = options.unwrap_or_default();
     let limits = options.limits.map(Into::into).unwrap_or_default();
     let capabilities: CapabilitiesPatch = options.capabilities.map(Into::into).unwrap_or_default();
     let stop = cancel.map(|c| c.signal.clone());
-    let prepared = self
+    let completions = self.completions.clone();
+    let deliver = move |outcome: NativeOutcome| {
+      completions.call((id, outcome).into(), ThreadsafeFunctionCallMode::NonBlocking);
+    };
+    match self
       .core
-      .prepare(module.inner.clone(), options.export, input, &limits, capabilities, stop);
-    let core = self.core.clone();
-    env.spawn_future(async move {
-      let prepared = match prepared {
-        Ok(p) => p,
-        Err(e) => return Ok(NativeOutcome::rejected(e)),
-      };
-      let outcome = AssertUnwindSafe(core.execute(prepared))
-        .catch_unwind()
-        .await
-        .map(NativeOutcome::from)
-        .unwrap_or_else(|_| NativeOutcome::rejected(panic_error("the execution")));
-      Ok(outcome)
-    })
+      .prepare(module.inner.clone(), options.export, input, &limits, capabilities, stop)
+    {
+      Ok(prepared) => self.core.submit(prepared, move |outcome| deliver(outcome.into())),
+      Err(e) => deliver(NativeOutcome::rejected(e)),
+    }
   }
 
   #[napi(catch_unwind)]

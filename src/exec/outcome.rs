@@ -151,7 +151,9 @@ pub fn classify(err: wasmtime::Error, exec: &mut ExecState, limits: &Limits) -> 
         with_backtrace(
           format!(
             "memory limit: {refused}; the guest then failed: {}",
-            chain_message(&err)
+            trap
+              .map(|t| format!("wasm trap: {t}"))
+              .unwrap_or_else(|| chain_message(&err))
           ),
           &frames,
         ),

@@ -1,0 +1,173 @@
+// npm run bench: what a trivial executeProbe round trip costs, next to Node's own WebAssembly
+// running the same guest in a worker_threads worker, measured in the same run on this machine.
+//
+// Reported: median and p99 latency of sequential round trips, calls/s with many calls in flight,
+// the worst event-loop delay while our calls run, how far past its deadline a looping guest is
+// stopped, and what loading and running the componentize-js guest costs.
+
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { join, dirname } from 'node:path'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import { parse as watToWasm } from '@bytecodealliance/jco'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const require = createRequire(import.meta.url)
+const { WasmRuntime } = require(join(root, 'index.js'))
+
+const SEQUENTIAL = Number(process.env.BENCH_CALLS || 5000)
+const WARMUP = 500
+const IN_FLIGHT = 64
+const THROUGHPUT_MS = Number(process.env.BENCH_THROUGHPUT_MS || 3000)
+const WORKERS = 2
+
+// The trivial probe: copies its input JSON to its output.
+const ECHO_WAT = `(module
+  (import "probe" "input_len" (func $input_len (result i32)))
+  (import "probe" "input_read" (func $input_read (param i32)))
+  (import "probe" "output_write" (func $output_write (param i32 i32)))
+  (memory (export "memory") 1)
+  (func (export "execute") (result i32)
+    (call $input_read (i32.const 0))
+    (call $output_write (i32.const 0) (call $input_len))
+    (i32.const 0)))`
+
+const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
+const round = (n, d = 1) => Math.round(n * 10 ** d) / 10 ** d
+
+async function sequential(call) {
+  for (let i = 0; i < WARMUP; i++) await call(i)
+  const times = new Float64Array(SEQUENTIAL)
+  for (let i = 0; i < SEQUENTIAL; i++) {
+    const t = performance.now()
+    await call(i)
+    times[i] = (performance.now() - t) * 1000
+  }
+  const sorted = [...times].sort((a, b) => a - b)
+  return { medianUs: percentile(sorted, 50), p99Us: percentile(sorted, 99) }
+}
+
+async function throughput(call) {
+  let done = 0
+  let stop = false
+  const deadline = performance.now() + THROUGHPUT_MS
+  async function lane(id) {
+    let i = id
+    while (!stop) {
+      await call(i)
+      i += IN_FLIGHT
+      done++
+      if (performance.now() >= deadline) stop = true
+    }
+  }
+  const t = performance.now()
+  await Promise.all(Array.from({ length: IN_FLIGHT }, (_, i) => lane(i)))
+  return done / ((performance.now() - t) / 1000)
+}
+
+function v8Pool(bytes) {
+  const module = new WebAssembly.Module(bytes)
+  const workers = Array.from({ length: WORKERS }, () => new Worker(join(root, 'bench', 'v8-worker.mjs'), { workerData: { module } }))
+  const pending = new Map()
+  let next = 0
+  for (const w of workers) {
+    w.on('message', ({ id, status, output }) => {
+      const resolve = pending.get(id)
+      pending.delete(id)
+      resolve({ success: status === 0, output: output === undefined ? undefined : JSON.parse(output) })
+    })
+  }
+  return {
+    call(input) {
+      const id = next++
+      return new Promise((resolve) => {
+        pending.set(id, resolve)
+        workers[id % WORKERS].postMessage({ id, input: JSON.stringify(input) })
+      })
+    },
+    close: () => Promise.all(workers.map((w) => w.terminate())),
+  }
+}
+
+async function main() {
+  const rt = new WasmRuntime({ workerThreads: WORKERS })
+  const echo = await rt.loadModule(Buffer.from(ECHO_WAT))
+  const ours = (i) => rt.executeProbe(echo, { i })
+  const check = await ours(7)
+  if (check.output.i !== 7) throw new Error('our echo probe is broken')
+
+  const pool = v8Pool(await watToWasm(ECHO_WAT))
+  const theirs = (i) => pool.call({ i })
+  if ((await theirs(7)).output.i !== 7) throw new Error('the V8 echo probe is broken')
+
+  console.log(`wasm-probe-runtime bench — node ${process.version}, ${WORKERS} worker threads each side`)
+  console.log(`trivial probe (echo of a small JSON input), fresh instance per call\n`)
+
+  const oursSeq = await sequential(ours)
+  const theirsSeq = await sequential(theirs)
+  const delay = monitorEventLoopDelay({ resolution: 1 })
+  delay.enable()
+  const oursRate = await throughput(ours)
+  delay.disable()
+  const theirsRate = await throughput(theirs)
+
+  const rows = [
+    ['', 'wasm-probe-runtime', 'V8 in worker_threads', 'ratio'],
+    ['median round trip (µs)', round(oursSeq.medianUs), round(theirsSeq.medianUs), `${round(theirsSeq.medianUs / oursSeq.medianUs, 2)}x faster`],
+    ['p99 round trip (µs)', round(oursSeq.p99Us), round(theirsSeq.p99Us), `${round(theirsSeq.p99Us / oursSeq.p99Us, 2)}x faster`],
+    [`calls/s, ${IN_FLIGHT} in flight`, Math.round(oursRate), Math.round(theirsRate), `${round(oursRate / theirsRate, 2)}x more`],
+  ]
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)))
+  for (const r of rows) console.log(r.map((v, c) => String(v).padEnd(widths[c])).join('  '))
+  console.log(`\nevent-loop delay while our ${IN_FLIGHT} calls ran: max ${round(delay.max / 1e6, 2)} ms, p99 ${round(delay.percentile(99) / 1e6, 2)} ms`)
+
+  const stats = (await rt.executeProbe(echo, { i: 0 })).metrics
+  console.log(`one warm execution inside the runtime: instantiate ${round(stats.instantiateUs)} µs, run ${round(stats.runUs)} µs`)
+
+  // How promptly a guest that never ends is stopped at its deadline.
+  const loop = await rt.loadModule(join(root, '__test__', 'guests', 'loop.wat'))
+  const overshoot = []
+  for (let i = 0; i < 20; i++) {
+    const t = performance.now()
+    await rt.executeProbe(loop, null, { limits: { timeoutMs: 50 } }).catch((e) => {
+      if (e.code !== 'ERR_WASM_TIMEOUT') throw e
+    })
+    overshoot.push(performance.now() - t - 50)
+  }
+  overshoot.sort((a, b) => a - b)
+  console.log(`infinite loop with timeoutMs 50: stopped ${round(percentile(overshoot, 50), 2)} ms past the deadline (median), ${round(overshoot.at(-1), 2)} ms (worst of 20)`)
+
+  // The componentize-js guest: compile once (off the JS thread), then warm executions.
+  const jsPath = join(root, 'build', 'guests', 'js', 'greet.wasm')
+  const size = readFileSync(jsPath).length
+  const cold = new WasmRuntime()
+  let t = performance.now()
+  const js = await cold.loadModule(jsPath)
+  const loadMs = performance.now() - t
+  t = performance.now()
+  await cold.loadModule(jsPath)
+  const reloadMs = performance.now() - t
+  const jsTimes = []
+  for (let i = 0; i < 200; i++) {
+    const s = performance.now()
+    await cold.executeProbe(js, { name: 'bench' })
+    jsTimes.push((performance.now() - s) * 1000)
+  }
+  jsTimes.sort((a, b) => a - b)
+  const last = await cold.executeProbe(js, { name: 'bench' })
+  console.log(
+    `componentize-js guest (${round(size / 1e6, 1)} MB): first load ${round(loadMs)} ms, load again ${round(reloadMs, 2)} ms, ` +
+      `execute median ${round(percentile(jsTimes, 50))} µs (instantiate ${round(last.metrics.instantiateUs)} µs)`,
+  )
+
+  await cold.close()
+  await pool.close()
+  await rt.close()
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})

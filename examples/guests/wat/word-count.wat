@@ -1,0 +1,68 @@
+;; A WAT probe: counts the words of the "text" field of its input (found with json_get), logs
+;; the count, and answers {"words": N}.
+(module
+  (import "probe" "input_len" (func $input_len (result i32)))
+  (import "probe" "input_read" (func $input_read (param i32)))
+  (import "probe" "json_get" (func $json_get (param i32 i32 i32 i32) (result i32)))
+  (import "probe" "result_read" (func $result_read (param i32)))
+  (import "probe" "output_write" (func $output_write (param i32 i32)))
+  (import "probe" "error_write" (func $error_write (param i32 i32)))
+  (import "probe" "log" (func $log (param i32 i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "/text")
+  (data (i32.const 16) "input needs a \"text\" string")
+  (data (i32.const 64) "{\"words\":")
+  (data (i32.const 80) "counted words")
+  (global $input i32 (i32.const 1024))
+
+  ;; Writes the decimal digits of $n at $at; returns the number of bytes written.
+  (func $itoa (param $n i32) (param $at i32) (result i32)
+    (local $len i32) (local $i i32) (local $tmp i32)
+    (if (i32.eqz (local.get $n))
+      (then (i32.store8 (local.get $at) (i32.const 48)) (return (i32.const 1))))
+    (local.set $tmp (local.get $n))
+    (loop $count
+      (local.set $len (i32.add (local.get $len) (i32.const 1)))
+      (local.set $tmp (i32.div_u (local.get $tmp) (i32.const 10)))
+      (br_if $count (local.get $tmp)))
+    (local.set $i (local.get $len))
+    (loop $digits
+      (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+      (i32.store8 (i32.add (local.get $at) (local.get $i))
+        (i32.add (i32.const 48) (i32.rem_u (local.get $n) (i32.const 10))))
+      (local.set $n (i32.div_u (local.get $n) (i32.const 10)))
+      (br_if $digits (local.get $i)))
+    (local.get $len))
+
+  (func (export "execute") (result i32)
+    (local $len i32) (local $text i32) (local $p i32) (local $end i32)
+    (local $words i32) (local $inword i32) (local $c i32) (local $n i32)
+    (local.set $len (call $input_len))
+    (call $input_read (global.get $input))
+    (local.set $text (call $json_get (global.get $input) (local.get $len) (i32.const 0) (i32.const 5)))
+    (if (i32.lt_s (local.get $text) (i32.const 2))
+      (then (call $error_write (i32.const 16) (i32.const 27)) (return (i32.const 1))))
+    ;; the value is JSON text: a quoted string; count runs of non-space bytes inside the quotes
+    (local.set $p (i32.add (global.get $input) (local.get $len)))
+    (call $result_read (local.get $p))
+    (if (i32.ne (i32.load8_u (local.get $p)) (i32.const 34))
+      (then (call $error_write (i32.const 16) (i32.const 27)) (return (i32.const 1))))
+    (local.set $end (i32.sub (i32.add (local.get $p) (local.get $text)) (i32.const 1)))
+    (local.set $p (i32.add (local.get $p) (i32.const 1)))
+    (block $done
+      (loop $scan
+        (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $c (i32.load8_u (local.get $p)))
+        (if (i32.or (i32.eq (local.get $c) (i32.const 32)) (i32.eq (local.get $c) (i32.const 92)))
+          (then (local.set $inword (i32.const 0)))
+          (else
+            (if (i32.eqz (local.get $inword))
+              (then (local.set $words (i32.add (local.get $words) (i32.const 1)))))
+            (local.set $inword (i32.const 1))))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (br $scan)))
+    (call $log (i32.const 2) (i32.const 80) (i32.const 13))
+    (local.set $n (call $itoa (local.get $words) (i32.const 73)))
+    (i32.store8 (i32.add (i32.const 73) (local.get $n)) (i32.const 125))
+    (call $output_write (i32.const 64) (i32.add (i32.const 10) (local.get $n)))
+    (i32.const 0)))
