@@ -133,6 +133,7 @@ export interface NativePreopen {
 
 export interface NativeRuntimeOptions {
   workerThreads?: number
+  cacheDir?: string
   limits?: NativeLimits
 }
 

@@ -214,7 +214,7 @@ class WasmRuntime {
     checkType('options.log', o.log, 'function')
     this.#log = o.log
     try {
-      this.#native = new NativeRuntime({ workerThreads: o.workerThreads, limits: checkLimits('options.limits', o.limits) }, complete)
+      this.#native = new NativeRuntime({ workerThreads: o.workerThreads, cacheDir: o.cacheDir, limits: checkLimits('options.limits', o.limits) }, complete)
       // Idle runtimes never keep the process alive; executions in flight do.
       this.#native.setKeepAlive(false)
       this.#state = { native: this.#native, inFlight: 0 }

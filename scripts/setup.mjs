@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // Makes a fresh clone ready to run, and is cheap when it already is. `npm run demo`, `npm test`
 // and `npm run bench` call it first, so each of them works as the only command:
-//   1. npm packages (npm ci) when node_modules is missing or older than package-lock.json;
+//   1. npm packages (npm install) when node_modules is missing or package.json changed;
 //   2. the C-to-wasm toolchain (Debian: clang, lld, wasi-libc, wasm32 compiler-rt) when missing;
 //   3. the addon, built with the `fast` cargo profile (cargo itself decides what is stale);
 //   4. the example and test guests (scripts/build-guests.mjs, only what is stale).
 // WASM_PROBE_SKIP_BUILD=1 skips step 3 (use a .node you built yourself, e.g. `npm run build`).
 
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, statSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -25,19 +26,15 @@ function run(cmd, args, opts = {}) {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed with exit code ${r.status}`)
 }
 
-function mtime(path) {
-  try {
-    return statSync(path).mtimeMs
-  } catch {
-    return 0
-  }
-}
-
+// `npm install` rather than `npm ci`: npm 11 refuses `ci` with lock files that leave out other
+// platforms' optional packages, which is what it writes itself. The lock file still pins versions.
 function ensureNpmPackages() {
-  const marker = join(root, 'node_modules', '.package-lock.json')
-  if (existsSync(marker) && mtime(marker) >= mtime(join(root, 'package-lock.json'))) return
-  say('installing npm packages (npm ci)')
-  run('npm', ['ci', '--no-audit', '--no-fund'])
+  const stamp = join(root, 'node_modules', '.wasm-probe-setup')
+  const want = createHash('sha256').update(readFileSync(join(root, 'package.json'))).digest('hex')
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return
+  say('installing npm packages')
+  run('npm', ['install', '--no-audit', '--no-fund'])
+  writeFileSync(stamp, want)
 }
 
 function wasmToolchainWorks() {

@@ -4,6 +4,7 @@
 //! `binding` is the thin napi layer the generated `binding.js` loads.
 #![deny(clippy::all)]
 
+pub mod cache;
 pub mod capabilities;
 pub mod engine;
 pub mod error;

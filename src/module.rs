@@ -1,6 +1,7 @@
 //! Loading guests: read, recognise (binary or WAT, core module or component), validate and
 //! compile off the JS thread, link once into an `InstancePre`, and describe the result.
 
+use crate::cache::DiskCache;
 use crate::engine::{EngineClass, StackClass, engines};
 use crate::error::{ErrorCode, ProbeError, chain_message};
 use crate::exec::state::{ComponentState, CoreState};
@@ -132,22 +133,64 @@ fn link_error(kind: ModuleKind, e: &wasmtime::Error) -> ProbeError {
   )
 }
 
-fn prepare_core(class: &Arc<EngineClass>, module: Module) -> Result<Prepared, ProbeError> {
-  let linkers = linkers(class)?;
-  let pre = linkers
-    .core
-    .instantiate_pre(&module)
-    .map_err(|e| link_error(ModuleKind::Module, &e))?;
-  Ok(Prepared::Core(pre))
+/// Compiled code before linking.
+enum Compiled {
+  Core(Module),
+  Component(Component),
 }
 
-fn prepare_component(class: &Arc<EngineClass>, component: Component) -> Result<Prepared, ProbeError> {
-  let linkers = linkers(class)?;
-  let pre = linkers
-    .component
-    .instantiate_pre(&component)
-    .map_err(|e| link_error(ModuleKind::Component, &e))?;
-  Ok(Prepared::Component(pre))
+impl Compiled {
+  fn compile(kind: ModuleKind, engine: &wasmtime::Engine, binary: &[u8]) -> Result<Compiled, ProbeError> {
+    let invalid = |e: wasmtime::Error| {
+      ProbeError::invalid_module(format!("invalid WebAssembly {}: {}", kind.as_str(), chain_message(&e)))
+    };
+    Ok(match kind {
+      ModuleKind::Module => Compiled::Core(Module::new(engine, binary).map_err(invalid)?),
+      ModuleKind::Component => Compiled::Component(Component::new(engine, binary).map_err(invalid)?),
+    })
+  }
+
+  /// SAFETY: `bytes` must come from `Compiled::serialize` of a compatible engine: produced in
+  /// this process, or read back from a verified cache entry.
+  unsafe fn deserialize(kind: ModuleKind, engine: &wasmtime::Engine, bytes: &[u8]) -> wasmtime::Result<Compiled> {
+    // SAFETY: as the caller promised.
+    Ok(match kind {
+      ModuleKind::Module => Compiled::Core(unsafe { Module::deserialize(engine, bytes) }?),
+      ModuleKind::Component => Compiled::Component(unsafe { Component::deserialize(engine, bytes) }?),
+    })
+  }
+
+  fn of(prepared: &Prepared) -> Compiled {
+    match prepared {
+      Prepared::Core(pre) => Compiled::Core(pre.module().clone()),
+      Prepared::Component(pre) => Compiled::Component(pre.component().clone()),
+    }
+  }
+
+  fn kind(&self) -> ModuleKind {
+    match self {
+      Compiled::Core(_) => ModuleKind::Module,
+      Compiled::Component(_) => ModuleKind::Component,
+    }
+  }
+
+  fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+    match self {
+      Compiled::Core(m) => m.serialize(),
+      Compiled::Component(c) => c.serialize(),
+    }
+  }
+
+  /// Links against the host imports of `class`'s engine.
+  fn prepare(self, class: &Arc<EngineClass>) -> Result<Prepared, ProbeError> {
+    let linkers = linkers(class)?;
+    let kind = self.kind();
+    let link = |e: wasmtime::Error| link_error(kind, &e);
+    Ok(match self {
+      Compiled::Core(m) => Prepared::Core(linkers.core.instantiate_pre(&m).map_err(link)?),
+      Compiled::Component(c) => Prepared::Component(linkers.component.instantiate_pre(&c).map_err(link)?),
+    })
+  }
 }
 
 fn describe(prepared: &Prepared, class: &EngineClass) -> (Vec<String>, Vec<String>) {
@@ -175,7 +218,12 @@ pub struct Loaded {
 }
 
 /// Reads, validates, compiles and links a guest. Blocking: call it off the JS thread.
-pub fn load(source: GuestSource, name: Option<String>, class: StackClass) -> Result<Loaded, ProbeError> {
+pub fn load(
+  source: GuestSource,
+  name: Option<String>,
+  class: StackClass,
+  disk: Option<&DiskCache>,
+) -> Result<Loaded, ProbeError> {
   let (input, default_name) = match source {
     GuestSource::Bytes(bytes) => (bytes, "module".to_string()),
     GuestSource::Path(path) => {
@@ -194,24 +242,39 @@ pub fn load(source: GuestSource, name: Option<String>, class: StackClass) -> Res
   let (artifact, cache_hit) = match compiled_lookup(&hash, class) {
     Some(found) => (found, true),
     None => {
-      let prepared = match kind {
-        ModuleKind::Module => {
-          let module = Module::new(&engine_class.engine, &binary)
-            .map_err(|e| ProbeError::invalid_module(format!("invalid WebAssembly module: {}", chain_message(&e))))?;
-          prepare_core(&engine_class, module)?
-        }
-        ModuleKind::Component => {
-          let component = Component::new(&engine_class.engine, &binary)
-            .map_err(|e| ProbeError::invalid_module(format!("invalid WebAssembly component: {}", chain_message(&e))))?;
-          prepare_component(&engine_class, component)?
+      let engine = &engine_class.engine;
+      let cached = disk
+        .and_then(|d| d.read(engine, &hash, kind.as_str()))
+        .and_then(|bytes| {
+          // SAFETY: the entry was verified against its digest, and its key includes the engine's
+          // compatibility hash; Wasmtime still rejects an incompatible artifact with an error.
+          let found = unsafe { Compiled::deserialize(kind, engine, &bytes) };
+          if found.is_err()
+            && let Some(d) = disk
+          {
+            d.discard(engine, &hash, kind.as_str());
+          }
+          found.ok()
+        });
+      let from_disk = cached.is_some();
+      let compiled = match cached {
+        Some(c) => c,
+        None => {
+          let c = Compiled::compile(kind, engine, &binary)?;
+          if let Some(d) = disk
+            && let Ok(bytes) = c.serialize()
+          {
+            d.write(engine, &hash, kind.as_str(), &bytes);
+          }
+          c
         }
       };
       let artifact = Arc::new(Artifact {
         class: engine_class.clone(),
-        prepared,
+        prepared: compiled.prepare(&engine_class)?,
       });
       compiled_store(&hash, &artifact);
-      (artifact, false)
+      (artifact, from_disk)
     }
   };
   let (exports, imports) = describe(&artifact.prepared, &engine_class);
@@ -260,7 +323,7 @@ impl LoadedModule {
     if let Some(found) = list.iter().find(|a| a.class.class == class) {
       return Ok(found.clone());
     }
-    let source = list[0].clone();
+    let source = Compiled::of(&list[0].prepared);
     let target = engines().class(class)?;
     let moved = |e: wasmtime::Error| {
       ProbeError::new(
@@ -272,21 +335,11 @@ impl LoadedModule {
         ),
       )
     };
-    let prepared = match &source.prepared {
-      Prepared::Core(pre) => {
-        let bytes = pre.module().serialize().map_err(moved)?;
-        // SAFETY: these bytes were produced by `serialize` in this process, from an engine with
-        // the same configuration apart from the stack size, and never left memory.
-        let module = unsafe { Module::deserialize(&target.engine, &bytes) }.map_err(moved)?;
-        prepare_core(&target, module)?
-      }
-      Prepared::Component(pre) => {
-        let bytes = pre.component().serialize().map_err(moved)?;
-        // SAFETY: as above.
-        let component = unsafe { Component::deserialize(&target.engine, &bytes) }.map_err(moved)?;
-        prepare_component(&target, component)?
-      }
-    };
+    let bytes = source.serialize().map_err(moved)?;
+    // SAFETY: these bytes were produced by `serialize` in this process, from an engine with the
+    // same configuration apart from the stack size, and never left memory.
+    let compiled = unsafe { Compiled::deserialize(source.kind(), &target.engine, &bytes) }.map_err(moved)?;
+    let prepared = compiled.prepare(&target)?;
     let artifact = Arc::new(Artifact {
       class: target,
       prepared,

@@ -1,6 +1,7 @@
 //! One `WasmRuntime`: its worker pool, default limits, the executions in flight, counters, and
 //! an orderly close.
 
+use crate::cache::DiskCache;
 use crate::capabilities::{Capabilities, CapabilitiesPatch};
 use crate::engine::StackClass;
 use crate::error::{ErrorCode, ProbeError};
@@ -11,6 +12,7 @@ use crate::module::{GuestSource, LoadedModule, load};
 use futures::FutureExt;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -18,6 +20,7 @@ use std::time::Instant;
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeConfig {
   pub worker_threads: Option<f64>,
+  pub cache_dir: Option<PathBuf>,
   pub limits: LimitsPatch,
 }
 
@@ -90,6 +93,7 @@ pub struct Runtime {
   handle: tokio::runtime::Handle,
   worker_threads: usize,
   limits: Limits,
+  disk_cache: Option<DiskCache>,
   shared: Arc<Shared>,
 }
 
@@ -144,6 +148,7 @@ impl Runtime {
         ));
       }
     };
+    let disk_cache = config.cache_dir.as_deref().map(DiskCache::open).transpose()?;
     let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
     let pool = tokio::runtime::Builder::new_multi_thread()
       .worker_threads(worker_threads)
@@ -159,6 +164,7 @@ impl Runtime {
       handle,
       worker_threads,
       limits,
+      disk_cache,
       shared: Arc::new(Shared::default()),
     })
   }
@@ -183,9 +189,10 @@ impl Runtime {
   pub async fn load(&self, source: GuestSource, name: Option<String>) -> Result<Arc<LoadedModule>, ProbeError> {
     self.check_open()?;
     let class = StackClass::for_bytes(self.limits.stack_bytes);
+    let disk = self.disk_cache.clone();
     let loaded = self
       .handle
-      .spawn_blocking(move || load(source, name, class))
+      .spawn_blocking(move || load(source, name, class, disk.as_ref()))
       .await
       .map_err(|e| ProbeError::new(ErrorCode::Host, format!("loading failed unexpectedly: {e}")))??;
     let counters = &self.shared.counters;

@@ -36,6 +36,7 @@ impl From<NativeLimits> for LimitsPatch {
 #[derive(Default)]
 pub struct NativeRuntimeOptions {
   pub worker_threads: Option<f64>,
+  pub cache_dir: Option<String>,
   pub limits: Option<NativeLimits>,
 }
 

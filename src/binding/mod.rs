@@ -126,6 +126,7 @@ impl NativeRuntime {
     let options = options.unwrap_or_default();
     let config = RuntimeConfig {
       worker_threads: options.worker_threads,
+      cache_dir: options.cache_dir.map(Into::into),
       limits: options.limits.map(Into::into).unwrap_or_default(),
     };
     let core = Runtime::new(config).map_err(convert::to_napi_error)?;
