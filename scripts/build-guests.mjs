@@ -5,6 +5,8 @@
 //   examples/guests/js/*.js   -> build/guests/js/<name>.wasm      (componentize-js, probe world)
 // Only stale outputs are rebuilt (the source, a header beside it, the WIT or this script changed).
 // WAT guests need no build: the runtime loads .wat files directly.
+// componentize-js 0.23 imports @bytecodealliance/preview2-shim without declaring it; package.json
+// pins the 0.25 release it works with (0.26 cannot read the WIT directory).
 
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'

@@ -11,15 +11,7 @@ use wasm_probe_runtime::limits::LimitsPatch;
 use wasm_probe_runtime::module::{GuestSource, LoadedModule};
 use wasm_probe_runtime::runtime::{Runtime, RuntimeConfig};
 
-const ECHO: &str = r#"(module
-  (import "probe" "input_len" (func $input_len (result i32)))
-  (import "probe" "input_read" (func $input_read (param i32)))
-  (import "probe" "output_write" (func $output_write (param i32 i32)))
-  (memory (export "memory") 1)
-  (func (export "execute") (result i32)
-    (call $input_read (i32.const 0))
-    (call $output_write (i32.const 0) (call $input_len))
-    (i32.const 0)))"#;
+const ECHO: &str = include_str!("../__test__/guests/echo.wat");
 
 const LOOP: &str = r#"(module (func (export "execute") (loop $l (br $l))))"#;
 
