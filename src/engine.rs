@@ -17,6 +17,9 @@ use wasmtime::{Config, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAl
 /// at most about one tick after its deadline, and yields its worker thread every tick.
 pub const TICK: Duration = Duration::from_millis(2);
 
+/// How many ticks the ticker keeps running after the last execution ended (100 ms).
+const LINGER_TICKS: u32 = 50;
+
 /// How many stores may be alive at once in the whole process; further executions queue.
 pub const MAX_LIVE_STORES: usize = 64;
 
@@ -155,6 +158,8 @@ pub struct Ticker {
 struct TickerState {
   engines: Vec<EngineWeak>,
   active: usize,
+  /// The ticker waits on the condition variable (and must be woken) only while this is set.
+  parked: bool,
 }
 
 impl Ticker {
@@ -163,6 +168,7 @@ impl Ticker {
       state: Mutex::new(TickerState {
         engines: Vec::new(),
         active: 0,
+        parked: false,
       }),
       wake: Condvar::new(),
     });
@@ -183,11 +189,24 @@ impl Ticker {
   }
 
   fn run(&self) {
+    let mut idle_ticks = 0u32;
     loop {
       let engines: Vec<Engine> = {
         let mut state = self.lock();
-        while state.active == 0 {
-          state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner());
+        if state.active > 0 {
+          idle_ticks = 0;
+        } else {
+          idle_ticks += 1;
+        }
+        // Linger a little after the last execution ends, so back-to-back executions do not
+        // pay a thread wake-up each; then park until the next one.
+        if idle_ticks > LINGER_TICKS {
+          state.parked = true;
+          while state.active == 0 {
+            state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner());
+          }
+          state.parked = false;
+          idle_ticks = 0;
         }
         state.engines.iter().filter_map(EngineWeak::upgrade).collect()
       };
@@ -202,7 +221,7 @@ impl Ticker {
   pub fn activate(self: &Arc<Self>) -> TickGuard {
     let mut state = self.lock();
     state.active += 1;
-    if state.active == 1 {
+    if state.parked {
       self.wake.notify_one();
     }
     TickGuard(self.clone())
