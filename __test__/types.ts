@@ -1,0 +1,32 @@
+// Compiled by `tsc --noEmit` in `npm test`: the public typings describe the API as documented.
+import { WasmError, WasmModule, WasmRuntime } from '../index.js'
+import type { ExecuteOptions, LogRecord, ProbeResult, RuntimeStats } from '../index.js'
+
+async function typed(): Promise<void> {
+  const runtime = new WasmRuntime({
+    workerThreads: 2,
+    cacheDir: '/tmp/cache',
+    limits: { memoryBytes: 1 << 24, stackBytes: 1 << 20, tableElements: 10_000, fuel: 1e6, timeoutMs: 1000 },
+    log: (record: LogRecord & { label?: string }) => void record.message,
+  })
+  const module: WasmModule = await runtime.loadModule(new Uint8Array([0, 97, 115, 109]), { name: 'x' })
+  const kind: 'module' | 'component' = module.kind
+  const facts: [string, number, string, string[], string[]] = [module.name, module.size, module.hash, module.exports, module.imports]
+  const options: ExecuteOptions = {
+    export: 'execute',
+    capabilities: { http: { allow: ['https://example.com'] }, fs: { preopens: [{ hostPath: '/tmp', guestPath: '/data', readonly: true }] }, env: { A: 'b' }, args: ['x'] },
+    signal: new AbortController().signal,
+    onLog: (r) => void r.level,
+    label: 'ext.probe',
+  }
+  const result: ProbeResult = await runtime.executeProbe(module, { any: 'json' }, options)
+  const n: number = result.latencyMs + result.metrics.instantiateUs + result.metrics.runUs + result.metrics.memoryPeakBytes + result.metrics.hostCalls
+  const fuel: number | undefined = result.metrics.fuelConsumed
+  const ok: boolean = result.success
+  const stats: RuntimeStats = runtime.stats()
+  const error = new WasmError('boom', 'ERR_WASM_TRAP')
+  const code: string = error.code
+  await runtime.close()
+  void [kind, facts, n, fuel, ok, stats, code, error.trap?.kind, error.metrics?.runUs]
+}
+void typed
