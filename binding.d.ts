@@ -17,8 +17,11 @@ export declare class CancelHandle {
 
 /** The native runtime behind the JavaScript `WasmRuntime`. */
 export declare class NativeRuntime {
-  /** `on_complete(id, outcome)` receives every execution's outcome. It must not throw. */
-  constructor(options: NativeRuntimeOptions | undefined | null, onComplete: (arg0: number, arg1: NativeOutcome) => void)
+  /**
+   * `on_complete(id, outcome, record)` receives every execution's events. It must not throw.
+   * `http(request)` performs the HTTP hops the runtime allowed; it must always resolve.
+   */
+  constructor(options: NativeRuntimeOptions | undefined | null, onComplete: (arg: Event) => void, http: (arg: NativeHttpRequest) => Promise<NativeHttpResponse>)
   /**
    * Whether pending completions keep the process alive: on while executions are in flight,
    * off when idle, so an idle runtime never holds a Node process open.
@@ -31,7 +34,7 @@ export declare class NativeRuntime {
    * this `id`. `input` is JSON text. Invalid options produce an error outcome before anything
    * runs.
    */
-  execute(id: number, module: WasmModule, input: string, options?: NativeExecuteOptions | undefined | null, cancel?: CancelHandle | undefined | null): void
+  execute(id: number, module: WasmModule, input: string, options: NativeExecuteOptions | undefined | null, cancel: CancelHandle | undefined | null, liveLogs: boolean): void
   stats(): NativeStats
   get closed(): boolean
   /** Settles every in-flight execution, then releases the worker threads. */
@@ -80,6 +83,25 @@ export interface NativeHttpCapability {
   maxConcurrent?: number
   maxResponseBytes?: number
   timeoutMs?: number
+}
+
+/** One request hop as the JavaScript handler receives it. */
+export interface NativeHttpRequest {
+  method: string
+  url: string
+  headers: Array<Array<string>>
+  body?: Buffer
+  timeoutMs: number
+  maxResponseBytes: number
+}
+
+/** What the JavaScript handler answers: a response, or `error` ('timeout' | 'too-large' | 'failed'). */
+export interface NativeHttpResponse {
+  status?: number
+  headers?: Array<Array<string>>
+  body?: Uint8Array
+  error?: string
+  message?: string
 }
 
 export interface NativeLimits {

@@ -160,21 +160,96 @@ function failureToError(failure, outcome) {
   return new WasmError(failure.message, failure.code, details)
 }
 
-function deliverLogs(logs, onLog, sink, label) {
-  for (const record of logs) {
-    if (onLog) {
-      try {
-        onLog(record)
-      } catch {
-        // A throwing listener must not turn a finished execution into a failure.
-      }
+/** A log record, live while the guest runs: to the execution's onLog, then the runtime's sink. */
+function deliverLog(record, { onLog, sink, label }) {
+  if (onLog) {
+    try {
+      onLog(record)
+    } catch {
+      // A throwing listener must not disturb the execution or the other listener.
     }
-    if (sink) {
-      try {
-        sink(label === undefined ? { ...record } : { ...record, label })
-      } catch {
-        // Same for the runtime-wide sink.
-      }
+  }
+  if (sink) {
+    try {
+      sink(label === undefined ? { ...record } : { ...record, label })
+    } catch {
+      // Same for the runtime-wide sink.
+    }
+  }
+}
+
+// ---- Guest HTTP: the Node side. The native runtime has already checked the grant and the
+// allowlist for this hop; here the request is performed (by the user's handler, or by fetch with
+// redirects left to the runtime), bounded in time and size, and every failure becomes an answer.
+
+// Headers fetch refuses or computes itself.
+const DROPPED_REQUEST_HEADERS = new Set([
+  'host', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'expect', 'content-length',
+])
+
+async function readCapped(response, max) {
+  if (!response.body) return new Uint8Array(0)
+  const reader = response.body.getReader()
+  const chunks = []
+  let total = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    total += value.byteLength
+    if (total > max) {
+      await reader.cancel().catch(() => {})
+      return null
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks, total)
+}
+
+async function defaultFetch(request, { signal, maxResponseBytes }) {
+  const headers = new Headers()
+  for (const [k, v] of request.headers) if (!DROPPED_REQUEST_HEADERS.has(k.toLowerCase())) headers.append(k, v)
+  const response = await fetch(request.url, { method: request.method, headers, body: request.body, redirect: 'manual', signal })
+  const body = await readCapped(response, maxResponseBytes)
+  if (body === null) return TOO_LARGE
+  return { status: response.status, headers: [...response.headers], body }
+}
+
+const TOO_LARGE = Object.freeze({ error: 'too-large' })
+
+function responseBytes(body) {
+  if (body === undefined || body === null) return new Uint8Array(0)
+  if (typeof body === 'string') return Buffer.from(body, 'utf8')
+  if (body instanceof Uint8Array) return body
+  if (body instanceof ArrayBuffer) return new Uint8Array(body)
+  return undefined
+}
+
+function normalizeResponse(res, maxResponseBytes) {
+  if (res === TOO_LARGE) return res
+  if (res === null || typeof res !== 'object') return { error: 'failed', message: `the http handler resolved with ${describe(res)}, not a response` }
+  if (!Number.isInteger(res.status) || res.status < 100 || res.status > 599) {
+    return { error: 'failed', message: `the http handler answered status ${describe(res.status)}; expected an integer from 100 to 599` }
+  }
+  const raw = res.headers === undefined ? [] : Array.isArray(res.headers) ? res.headers : isPlainObject(res.headers) ? Object.entries(res.headers) : null
+  if (raw === null) return { error: 'failed', message: 'the http handler answered headers that are neither [name, value] pairs nor an object' }
+  const headers = raw.map(([k, v]) => [String(k), String(v)])
+  const body = responseBytes(res.body)
+  if (body === undefined) return { error: 'failed', message: `the http handler answered a body of ${describe(res.body)}; expected a Uint8Array or a string` }
+  if (body.byteLength > maxResponseBytes) return TOO_LARGE
+  return { status: res.status, headers, body }
+}
+
+/** The function the native runtime calls for every request hop it has allowed. */
+function httpBridge(handler) {
+  return async (req) => {
+    const signal = AbortSignal.timeout(Math.max(1, Math.ceil(req.timeoutMs)))
+    const request = { method: req.method, url: req.url, headers: req.headers, body: req.body === null ? undefined : req.body }
+    try {
+      const res = await (handler || defaultFetch)(request, { signal, maxResponseBytes: req.maxResponseBytes })
+      return normalizeResponse(res, req.maxResponseBytes)
+    } catch (e) {
+      if (signal.aborted) return { error: 'timeout' }
+      return { error: 'failed', message: `the http handler failed: ${e && e.message ? e.message : String(e)}` }
     }
   }
 }
@@ -185,10 +260,14 @@ function deliverLogs(logs, onLog, sink, label) {
 const pending = new Map()
 let nextExecutionId = 1
 
-function complete(id, outcome) {
+function complete(id, outcome, record) {
   try {
     const entry = pending.get(id)
     if (entry === undefined) return
+    if (outcome === null || outcome === undefined) {
+      deliverLog(record, entry)
+      return
+    }
     pending.delete(id)
     const owner = entry.owner
     owner.inFlight -= 1
@@ -214,7 +293,7 @@ class WasmRuntime {
     checkType('options.log', o.log, 'function')
     this.#log = o.log
     try {
-      this.#native = new NativeRuntime({ workerThreads: o.workerThreads, cacheDir: o.cacheDir, limits: checkLimits('options.limits', o.limits) }, complete)
+      this.#native = new NativeRuntime({ workerThreads: o.workerThreads, cacheDir: o.cacheDir, limits: checkLimits('options.limits', o.limits) }, complete, httpBridge(o.http))
       // Idle runtimes never keep the process alive; executions in flight do.
       this.#native.setKeepAlive(false)
       this.#state = { native: this.#native, inFlight: 0 }
@@ -270,11 +349,12 @@ class WasmRuntime {
     }
     const id = nextExecutionId++
     const state = this.#state
-    const settled = new Promise((resolve) => pending.set(id, { resolve, owner: state }))
+    const listeners = { onLog: opts.onLog, sink: this.#log, label: opts.label }
+    const settled = new Promise((resolve) => pending.set(id, { resolve, owner: state, ...listeners }))
     if (state.inFlight++ === 0) state.native.setKeepAlive(true)
     let outcome
     try {
-      this.#native.execute(id, module, inputJson, opts.native, cancel)
+      this.#native.execute(id, module, inputJson, opts.native, cancel, Boolean(opts.onLog || this.#log))
       outcome = await settled
     } catch (e) {
       if (pending.delete(id) && --state.inFlight === 0) state.native.setKeepAlive(false)
@@ -282,7 +362,6 @@ class WasmRuntime {
     } finally {
       if (onAbort) opts.signal.removeEventListener('abort', onAbort)
     }
-    deliverLogs(outcome.logs, opts.onLog, this.#log, opts.label)
     if (outcome.failure) throw failureToError(outcome.failure, outcome)
     const result = {
       success: outcome.success,

@@ -1,15 +1,10 @@
 //! What an execution is granted. Nothing is granted by default.
 
 use crate::error::ProbeError;
+use crate::host::http::{AllowEntry, HttpGrant};
 use std::path::PathBuf;
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct HttpGrant {
-  pub allow: Vec<String>,
-  pub max_concurrent: u32,
-  pub max_response_bytes: u64,
-  pub timeout_ms: Option<f64>,
-}
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Preopen {
@@ -18,9 +13,9 @@ pub struct Preopen {
   pub readonly: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Capabilities {
-  pub http: Option<HttpGrant>,
+  pub http: Option<Arc<HttpGrant>>,
   pub preopens: Option<Vec<Preopen>>,
   pub env: Vec<(String, String)>,
   pub args: Vec<String>,
@@ -41,37 +36,15 @@ pub struct CapabilitiesPatch {
 pub const HTTP_DEFAULT_MAX_CONCURRENT: u32 = 10;
 pub const HTTP_DEFAULT_MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
 
-fn check_allow_entry(entry: &str) -> Result<(), ProbeError> {
-  let option = "capabilities.http.allow";
-  let Some((scheme, rest)) = entry.split_once("://") else {
-    return Err(ProbeError::invalid_value(
-      option,
-      format!("{entry:?} is not an origin such as https://api.example.com or http://127.0.0.1:8080"),
-    ));
-  };
-  if scheme != "http" && scheme != "https" {
-    return Err(ProbeError::invalid_value(
-      option,
-      format!("{entry:?} has scheme {scheme:?}; only http and https are supported"),
-    ));
-  }
-  if rest.is_empty() || rest.contains(['/', '@', '?', '#']) {
-    return Err(ProbeError::invalid_value(
-      option,
-      format!("{entry:?} must be scheme://host[:port] with no path, user info, query or fragment"),
-    ));
-  }
-  Ok(())
-}
-
 impl Capabilities {
   pub fn from_patch(patch: CapabilitiesPatch) -> Result<Capabilities, ProbeError> {
     let http = match patch.http_allow {
       None => None,
       Some(allow) => {
-        for entry in &allow {
-          check_allow_entry(entry)?;
-        }
+        let allow = allow
+          .iter()
+          .map(|entry| AllowEntry::parse(entry))
+          .collect::<Result<Vec<_>, _>>()?;
         let max_concurrent = match patch.http_max_concurrent {
           None => HTTP_DEFAULT_MAX_CONCURRENT,
           Some(v) if v.fract() == 0.0 && (1.0..=1000.0).contains(&v) => v as u32,
@@ -100,12 +73,12 @@ impl Capabilities {
             format!("must be a positive number of milliseconds, received {v}"),
           ));
         }
-        Some(HttpGrant {
+        Some(Arc::new(HttpGrant::new(
           allow,
           max_concurrent,
           max_response_bytes,
-          timeout_ms: patch.http_timeout_ms,
-        })
+          patch.http_timeout_ms.map(|ms| Duration::from_secs_f64(ms / 1000.0)),
+        )))
       }
     };
     let preopens = match patch.preopens {
@@ -160,7 +133,6 @@ mod tests {
   #[test]
   fn nothing_is_granted_by_default() {
     let caps = Capabilities::from_patch(CapabilitiesPatch::default()).unwrap();
-    assert_eq!(caps, Capabilities::default());
     assert!(caps.http.is_none() && caps.preopens.is_none() && caps.env.is_empty() && caps.args.is_empty());
   }
 
@@ -171,7 +143,7 @@ mod tests {
       ..Default::default()
     };
     let caps = Capabilities::from_patch(ok).unwrap();
-    assert_eq!(caps.http.unwrap().max_concurrent, HTTP_DEFAULT_MAX_CONCURRENT);
+    assert_eq!(caps.http.unwrap().max_response_bytes, HTTP_DEFAULT_MAX_RESPONSE_BYTES);
     for bad in [
       "example.com",
       "file:///etc",

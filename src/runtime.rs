@@ -7,6 +7,8 @@ use crate::engine::StackClass;
 use crate::error::{ErrorCode, ProbeError};
 use crate::exec::state::{StopReason, StopSignal};
 use crate::exec::{ExecOutcome, ExecRequest, Metrics, QueuedGuard, execute};
+use crate::host::http::HttpTransport;
+use crate::host::log::LiveLogs;
 use crate::limits::{Limits, LimitsPatch};
 use crate::module::{GuestSource, LoadedModule, load};
 use futures::FutureExt;
@@ -17,10 +19,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RuntimeConfig {
   pub worker_threads: Option<f64>,
   pub cache_dir: Option<PathBuf>,
+  /// Performs the HTTP requests guests are granted; without one they fail as `failed`.
+  pub http_transport: Option<Arc<dyn HttpTransport>>,
   pub limits: LimitsPatch,
 }
 
@@ -94,7 +98,20 @@ pub struct Runtime {
   worker_threads: usize,
   limits: Limits,
   disk_cache: Option<DiskCache>,
+  http_transport: Option<Arc<dyn HttpTransport>>,
   shared: Arc<Shared>,
+}
+
+/// What a caller asks of one execution, as given (validated by `prepare`).
+#[derive(Default)]
+pub struct ExecOptions {
+  pub export: Option<String>,
+  pub limits: LimitsPatch,
+  pub capabilities: CapabilitiesPatch,
+  /// Trips to cancel the execution.
+  pub stop: Option<Arc<StopSignal>>,
+  /// Receives each log record as the guest writes it.
+  pub live_logs: Option<LiveLogs>,
 }
 
 /// An execution whose options were validated; nothing has run yet.
@@ -165,6 +182,7 @@ impl Runtime {
       worker_threads,
       limits,
       disk_cache,
+      http_transport: config.http_transport,
       shared: Arc::new(Shared::default()),
     })
   }
@@ -214,11 +232,8 @@ impl Runtime {
   pub fn prepare(
     &self,
     module: Arc<LoadedModule>,
-    export: Option<String>,
     input: String,
-    limits: &LimitsPatch,
-    capabilities: CapabilitiesPatch,
-    stop: Option<Arc<StopSignal>>,
+    options: ExecOptions,
   ) -> Result<Prepared, ProbeError> {
     if module.runtime_id != self.id {
       return Err(ProbeError::new(
@@ -226,9 +241,9 @@ impl Runtime {
         "The \"module\" argument must be a WasmModule loaded by this runtime; it was loaded by another WasmRuntime",
       ));
     }
-    let limits = self.limits.patched(limits, "options.limits")?;
-    let capabilities = Arc::new(Capabilities::from_patch(capabilities)?);
-    let export = export.unwrap_or_else(|| "execute".to_string());
+    let limits = self.limits.patched(&options.limits, "options.limits")?;
+    let capabilities = Arc::new(Capabilities::from_patch(options.capabilities)?);
+    let export = options.export.unwrap_or_else(|| "execute".to_string());
     if export.is_empty() {
       return Err(ProbeError::invalid_value("options.export", "must not be empty"));
     }
@@ -239,7 +254,9 @@ impl Runtime {
         input: input.into(),
         limits,
         capabilities,
-        stop: stop.unwrap_or_default(),
+        stop: options.stop.unwrap_or_default(),
+        transport: self.http_transport.clone(),
+        live_logs: options.live_logs,
       },
     })
   }

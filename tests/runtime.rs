@@ -2,14 +2,13 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasm_probe_runtime::capabilities::CapabilitiesPatch;
 use wasm_probe_runtime::error::ErrorCode;
 use wasm_probe_runtime::exec::ExecOutcome;
 use wasm_probe_runtime::exec::outcome::GuestAnswer;
 use wasm_probe_runtime::exec::state::{StopReason, StopSignal};
 use wasm_probe_runtime::limits::LimitsPatch;
 use wasm_probe_runtime::module::{GuestSource, LoadedModule};
-use wasm_probe_runtime::runtime::{Runtime, RuntimeConfig};
+use wasm_probe_runtime::runtime::{ExecOptions, Runtime, RuntimeConfig};
 
 const ECHO: &str = include_str!("../__test__/guests/echo.wat");
 
@@ -36,16 +35,12 @@ async fn run_with(
   limits: LimitsPatch,
   stop: Option<Arc<StopSignal>>,
 ) -> ExecOutcome {
-  let prepared = rt
-    .prepare(
-      m.clone(),
-      None,
-      input.to_string(),
-      &limits,
-      CapabilitiesPatch::default(),
-      stop,
-    )
-    .expect("prepare");
+  let options = ExecOptions {
+    limits,
+    stop,
+    ..Default::default()
+  };
+  let prepared = rt.prepare(m.clone(), input.to_string(), options).expect("prepare");
   rt.execute(prepared).await
 }
 
@@ -159,31 +154,18 @@ async fn bad_options_are_rejected_before_running() {
     timeout_ms: Some(-5.0),
     ..Default::default()
   };
-  let err = rt
-    .prepare(
-      m.clone(),
-      None,
-      "null".into(),
-      &limits,
-      CapabilitiesPatch::default(),
-      None,
-    )
-    .err()
-    .unwrap();
+  let options = ExecOptions {
+    limits,
+    ..Default::default()
+  };
+  let err = rt.prepare(m.clone(), "null".into(), options).err().unwrap();
   assert_eq!(err.code, ErrorCode::InvalidArgValue);
   assert!(err.message.contains("options.limits.timeoutMs"));
 
   let other = runtime();
   let foreign = load(&other, ECHO).await;
   let err = rt
-    .prepare(
-      foreign,
-      None,
-      "null".into(),
-      &LimitsPatch::default(),
-      CapabilitiesPatch::default(),
-      None,
-    )
+    .prepare(foreign, "null".into(), ExecOptions::default())
     .err()
     .unwrap();
   assert_eq!(err.code, ErrorCode::InvalidArgType);

@@ -5,13 +5,14 @@
 //! a panic becomes an `ERR_WASM_HOST` outcome instead of unwinding into Node.
 
 mod convert;
+mod http;
 
-use crate::capabilities::CapabilitiesPatch;
 use crate::error::{ErrorCode, ProbeError};
 use crate::exec::state::{StopReason, StopSignal};
+use crate::host::log::{LiveLogs, LogRecord};
 use crate::module::{GuestSource, LoadedModule};
-use crate::runtime::{Runtime, RuntimeConfig};
-use convert::{NativeError, NativeExecuteOptions, NativeOutcome, NativeRuntimeOptions, NativeStats};
+use crate::runtime::{ExecOptions, Runtime, RuntimeConfig};
+use convert::{NativeError, NativeExecuteOptions, NativeLogRecord, NativeOutcome, NativeRuntimeOptions, NativeStats};
 use futures::FutureExt;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -102,11 +103,15 @@ impl Default for CancelHandle {
   }
 }
 
-/// Where finished executions go: one JavaScript function per runtime, called with
-/// `(id, outcome)` on the JS thread. One long-lived threadsafe function instead of a promise per
-/// call keeps the round trip to a single hop each way, and completions that arrive together are
-/// delivered in one turn of the event loop.
-type Completions = ThreadsafeFunction<FnArgs<(f64, NativeOutcome)>, (), FnArgs<(f64, NativeOutcome)>, Status, false>;
+/// An event of one execution, for JavaScript: `(id, outcome, null)` when it finished, or
+/// `(id, null, record)` for a log record written while it runs.
+type Event = FnArgs<(f64, Option<NativeOutcome>, Option<NativeLogRecord>)>;
+
+/// Where execution events go: one JavaScript function per runtime, on the JS thread. One
+/// long-lived threadsafe function instead of a promise per call keeps the round trip to a single
+/// hop each way; events that arrive together are delivered in one turn of the event loop; and
+/// being one queue, it delivers an execution's log records in order and before its outcome.
+type Completions = ThreadsafeFunction<Event, (), Event, Status, false>;
 
 /// The native runtime behind the JavaScript `WasmRuntime`.
 #[napi]
@@ -117,16 +122,26 @@ pub struct NativeRuntime {
 
 #[napi]
 impl NativeRuntime {
-  /// `on_complete(id, outcome)` receives every execution's outcome. It must not throw.
+  /// `on_complete(id, outcome, record)` receives every execution's events. It must not throw.
+  /// `http(request)` performs the HTTP hops the runtime allowed; it must always resolve.
   #[napi(constructor, catch_unwind)]
   pub fn new(
     options: Option<NativeRuntimeOptions>,
-    on_complete: Function<FnArgs<(f64, NativeOutcome)>, ()>,
+    on_complete: Function<Event, ()>,
+    http: Function<http::NativeHttpRequest, Promise<http::NativeHttpResponse>>,
   ) -> Result<Self, String> {
+    let to_error = |e: napi::Error| napi::Error::new(ErrorCode::Host.as_str().to_string(), e.reason.clone());
+    let http: http::HttpHandler = http
+      .build_threadsafe_function()
+      .callee_handled::<false>()
+      .weak::<true>()
+      .build()
+      .map_err(to_error)?;
     let options = options.unwrap_or_default();
     let config = RuntimeConfig {
       worker_threads: options.worker_threads,
       cache_dir: options.cache_dir.map(Into::into),
+      http_transport: Some(Arc::new(http::JsTransport(Arc::new(http)))),
       limits: options.limits.map(Into::into).unwrap_or_default(),
     };
     let core = Runtime::new(config).map_err(convert::to_napi_error)?;
@@ -134,7 +149,7 @@ impl NativeRuntime {
       .build_threadsafe_function()
       .callee_handled::<false>()
       .build()
-      .map_err(|e| napi::Error::new(ErrorCode::Host.as_str().to_string(), e.reason.clone()))?;
+      .map_err(to_error)?;
     Ok(NativeRuntime {
       core: Arc::new(core),
       completions: Arc::new(completions),
@@ -208,19 +223,31 @@ impl NativeRuntime {
     input: String,
     options: Option<NativeExecuteOptions>,
     cancel: Option<&CancelHandle>,
+    live_logs: bool,
   ) {
     let options = options.unwrap_or_default();
-    let limits = options.limits.map(Into::into).unwrap_or_default();
-    let capabilities: CapabilitiesPatch = options.capabilities.map(Into::into).unwrap_or_default();
-    let stop = cancel.map(|c| c.signal.clone());
-    let completions = self.completions.clone();
+    let events = self.completions.clone();
+    let live_logs: Option<LiveLogs> = live_logs.then(|| {
+      let events = self.completions.clone();
+      Arc::new(move |record: &LogRecord| {
+        let record = NativeLogRecord::from(record.clone());
+        events.call((id, None, Some(record)).into(), ThreadsafeFunctionCallMode::NonBlocking);
+      }) as LiveLogs
+    });
     let deliver = move |outcome: NativeOutcome| {
-      completions.call((id, outcome).into(), ThreadsafeFunctionCallMode::NonBlocking);
+      events.call(
+        (id, Some(outcome), None).into(),
+        ThreadsafeFunctionCallMode::NonBlocking,
+      );
     };
-    match self
-      .core
-      .prepare(module.inner.clone(), options.export, input, &limits, capabilities, stop)
-    {
+    let request = ExecOptions {
+      export: options.export,
+      limits: options.limits.map(Into::into).unwrap_or_default(),
+      capabilities: options.capabilities.map(Into::into).unwrap_or_default(),
+      stop: cancel.map(|c| c.signal.clone()),
+      live_logs,
+    };
+    match self.core.prepare(module.inner.clone(), input, request) {
       Ok(prepared) => self.core.submit(prepared, move |outcome| deliver(outcome.into())),
       Err(e) => deliver(NativeOutcome::rejected(e)),
     }

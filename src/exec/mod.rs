@@ -7,7 +7,8 @@ pub mod state;
 use crate::capabilities::Capabilities;
 use crate::engine::{StackClass, TICK, engines};
 use crate::error::{ErrorCode, ProbeError};
-use crate::host::log::{LogRecord, Logs};
+use crate::host::http::{HttpContext, HttpTransport};
+use crate::host::log::{LiveLogs, LogRecord, Logs};
 use crate::limits::Limits;
 use crate::module::{LoadedModule, Prepared};
 use outcome::{GuestAnswer, classify, stop_error, validate_output};
@@ -42,6 +43,9 @@ pub struct ExecRequest {
   pub limits: Limits,
   pub capabilities: Arc<Capabilities>,
   pub stop: Arc<StopSignal>,
+  /// Performs granted HTTP requests (the runtime's Node-side handler).
+  pub transport: Option<Arc<dyn HttpTransport>>,
+  pub live_logs: Option<LiveLogs>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -76,7 +80,7 @@ pub async fn execute(
   started: Instant,
   queued: QueuedGuard,
 ) -> ExecOutcome {
-  let logs = Logs::default();
+  let logs = Logs::new(req.live_logs.clone());
   let mut metrics = Metrics::default();
   let deadline = started + req.limits.timeout;
   let stop = req.stop.clone();
@@ -140,6 +144,11 @@ async fn run(
     stop: req.stop.clone(),
     host_fault: None,
     capabilities: req.capabilities.clone(),
+    http: HttpContext {
+      grant: req.capabilities.http.clone(),
+      transport: req.transport.clone(),
+      deadline,
+    },
   };
   match &artifact.prepared {
     Prepared::Core(pre) => run_core(pre, exec, req, metrics).await,
@@ -321,12 +330,13 @@ async fn run_component(
     ));
   };
   let wasi = wasi_builder(&exec)?.build();
+  let http = exec.http.clone();
   let state = ComponentState {
     exec,
     wasi,
     table: wasmtime::component::ResourceTable::new(),
     http: wasmtime_wasi_http::WasiHttpCtx::new(),
-    http_hooks: crate::host::http::MediatedHttp,
+    http_hooks: crate::host::wasi_http::MediatedHttp(http),
   };
   let mut store = Store::new(pre.engine(), state);
   configure(&mut store, &req.limits)?;

@@ -3,6 +3,7 @@
 
 use crate::capabilities::Capabilities;
 use crate::error::ProbeError;
+use crate::host::http::HttpContext;
 use crate::host::log::{Logs, Source};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -144,6 +145,7 @@ pub struct ExecState {
   /// Set when a host function had to fail the execution for a reason of its own.
   pub host_fault: Option<ProbeError>,
   pub capabilities: Arc<Capabilities>,
+  pub http: HttpContext,
 }
 
 impl ExecState {
@@ -215,7 +217,7 @@ pub struct ComponentState {
   pub wasi: WasiCtx,
   pub table: ResourceTable,
   pub http: WasiHttpCtx,
-  pub http_hooks: crate::host::http::MediatedHttp,
+  pub http_hooks: crate::host::wasi_http::MediatedHttp,
 }
 
 impl HasExec for ComponentState {

@@ -75,8 +75,12 @@ pub const MAX_RECORDS: usize = 1000;
 pub const MAX_TOTAL_BYTES: usize = 1024 * 1024;
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 
-#[derive(Debug, Default)]
+/// Receives each record as it is written (the JavaScript `onLog` / `log` listeners).
+pub type LiveLogs = Arc<dyn Fn(&LogRecord) + Send + Sync>;
+
+#[derive(Default)]
 pub struct LogBook {
+  live: Option<LiveLogs>,
   records: Vec<LogRecord>,
   bytes: usize,
   dropped: u64,
@@ -111,12 +115,19 @@ impl LogBook {
       return;
     }
     self.bytes += message.len();
-    self.records.push(LogRecord {
+    self.record(LogRecord {
       level,
       message,
       timestamp: now_ms(),
       source,
     });
+  }
+
+  fn record(&mut self, record: LogRecord) {
+    if let Some(live) = &self.live {
+      live(&record);
+    }
+    self.records.push(record);
   }
 
   /// Bytes a guest wrote to stdout or stderr: every complete line becomes a record.
@@ -161,9 +172,8 @@ impl LogBook {
         self.push(level, source, &rest);
       }
     }
-    let mut records = std::mem::take(&mut self.records);
     if self.dropped > 0 {
-      records.push(LogRecord {
+      self.record(LogRecord {
         level: Level::Warn,
         message: format!(
           "{} log records dropped: an execution keeps at most {MAX_RECORDS} records and {MAX_TOTAL_BYTES} bytes",
@@ -175,7 +185,7 @@ impl LogBook {
     }
     self.bytes = 0;
     self.dropped = 0;
-    records
+    std::mem::take(&mut self.records)
   }
 }
 
@@ -184,6 +194,13 @@ impl LogBook {
 pub struct Logs(Arc<Mutex<LogBook>>);
 
 impl Logs {
+  pub fn new(live: Option<LiveLogs>) -> Logs {
+    Logs(Arc::new(Mutex::new(LogBook {
+      live,
+      ..LogBook::default()
+    })))
+  }
+
   pub fn book(&self) -> MutexGuard<'_, LogBook> {
     self.0.lock().unwrap_or_else(|p| p.into_inner())
   }

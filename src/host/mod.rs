@@ -6,6 +6,7 @@ pub mod json;
 pub mod log;
 pub mod probe_abi;
 pub mod probe_world;
+pub mod wasi_http;
 
 use crate::engine::EngineClass;
 use crate::error::{ErrorCode, ProbeError, chain_message};

@@ -4,7 +4,7 @@
 
 use crate::error::{ErrorCode, ProbeError};
 use crate::exec::state::CoreState;
-use crate::host::http::{FetchError, decide};
+use crate::host::http::{FetchError, HttpRequest, HttpResponse};
 use crate::host::log::{Level, Source};
 use crate::host::{clock, json};
 use serde::Deserialize;
@@ -71,17 +71,33 @@ fn set_result(caller: &mut Caller<'_, CoreState>, bytes: Vec<u8>) -> i32 {
   len
 }
 
+/// The request JSON of `http_fetch`.
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct FetchRequest {
-  #[allow(dead_code)]
-  method: Option<String>,
+  #[serde(default = "default_method")]
+  method: String,
   url: String,
+  #[serde(default)]
+  headers: Vec<(String, String)>,
+  body: Option<String>,
+  timeout_ms: Option<u64>,
 }
 
-fn fetch_error_json(err: &FetchError) -> Vec<u8> {
-  serde_json::json!({ "err": { "kind": err.kind(), "message": err.message() } })
-    .to_string()
-    .into_bytes()
+fn default_method() -> String {
+  "GET".into()
+}
+
+fn fetch_result_json(result: Result<HttpResponse, FetchError>) -> Vec<u8> {
+  let value = match result {
+    Ok(r) => serde_json::json!({ "ok": {
+      "status": r.status,
+      "headers": r.headers,
+      "body": String::from_utf8_lossy(&r.body),
+    }}),
+    Err(err) => serde_json::json!({ "err": { "kind": err.kind(), "message": err.message() } }),
+  };
+  value.to_string().into_bytes()
 }
 
 pub fn add_to_linker(linker: &mut Linker<CoreState>) -> wasmtime::Result<()> {
@@ -142,12 +158,21 @@ pub fn add_to_linker(linker: &mut Linker<CoreState>) -> wasmtime::Result<()> {
         caller.data_mut().exec.host_calls += 1;
         let bytes = read_guest(&mut caller, "http_fetch", ptr, len)?;
         let result = match serde_json::from_slice::<FetchRequest>(&bytes) {
-          Err(e) => fetch_error_json(&FetchError::Failed(format!("invalid request JSON: {e}"))),
-          Ok(req) => match decide(&caller.data().exec.capabilities, &req.url) {
-            Err(err) => fetch_error_json(&err),
-            Ok(()) => fetch_error_json(&FetchError::Failed("unreachable: no HTTP bridge".into())),
-          },
+          Err(e) => Err(FetchError::Failed(format!("invalid request JSON: {e}"))),
+          Ok(req) => {
+            let http = caller.data().exec.http.clone();
+            http
+              .fetch(HttpRequest {
+                method: req.method,
+                url: req.url,
+                headers: req.headers,
+                body: req.body.map(String::into_bytes),
+                timeout_ms: req.timeout_ms,
+              })
+              .await
+          }
         };
+        let result = fetch_result_json(result);
         Ok(set_result(&mut caller, result))
       })
     },

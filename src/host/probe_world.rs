@@ -1,7 +1,7 @@
 //! The component ABI: the `probe:runtime@0.1.0` WIT package in `wit/` (contract section 2a).
 
 use crate::exec::state::ComponentState;
-use crate::host::http::{FetchError, decide};
+use crate::host::http::{FetchError, HttpRequest};
 use crate::host::log::Source;
 use crate::host::{clock, json};
 
@@ -62,10 +62,22 @@ fn to_wit(err: FetchError) -> wit_http::Error {
 impl wit_http::Host for ComponentState {
   async fn fetch(&mut self, req: wit_http::Request) -> Result<wit_http::Response, wit_http::Error> {
     self.exec.host_calls += 1;
-    match decide(&self.exec.capabilities, &req.url) {
-      Err(err) => Err(to_wit(err)),
-      Ok(()) => Err(to_wit(FetchError::Failed("unreachable: no HTTP bridge".into()))),
-    }
+    let http = self.exec.http.clone();
+    let response = http
+      .fetch(HttpRequest {
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        body: req.body,
+        timeout_ms: req.timeout_ms.map(u64::from),
+      })
+      .await
+      .map_err(to_wit)?;
+    Ok(wit_http::Response {
+      status: response.status,
+      headers: response.headers,
+      body: response.body,
+    })
   }
 }
 
