@@ -3,6 +3,7 @@
 //   examples/guests/c/*.c     -> build/guests/c/<name>.wasm       (clang + wasi-libc, reactor)
 //   __test__/guests/c/*.c     -> build/guests/test-c/<name>.wasm  (same)
 //   examples/guests/js/*.js   -> build/guests/js/<name>.wasm      (componentize-js, probe world)
+//   __test__/guests/js/*.js   -> build/guests/test-js/<name>.wasm (same)
 // Only stale outputs are rebuilt (the source, a header beside it, the WIT or this script changed).
 // WAT guests need no build: the runtime loads .wat files directly.
 // componentize-js 0.23 imports @bytecodealliance/preview2-shim without declaring it; package.json
@@ -64,3 +65,4 @@ async function buildJs(srcDir, outDir) {
 buildC(join(root, 'examples', 'guests', 'c'), join(out, 'c'))
 buildC(join(root, '__test__', 'guests', 'c'), join(out, 'test-c'))
 await buildJs(join(root, 'examples', 'guests', 'js'), join(out, 'js'))
+await buildJs(join(root, '__test__', 'guests', 'js'), join(out, 'test-js'))

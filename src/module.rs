@@ -49,8 +49,25 @@ pub struct ModuleInfo {
 
 /// A guest compiled for one engine and linked against its host imports.
 pub enum Prepared {
-  Core(InstancePre<CoreState>),
+  Core(CorePre),
   Component(ComponentPre<ComponentState>),
+}
+
+/// A core module linked twice: with the real WASI filesystem calls, and with them refused for
+/// executions that were granted no filesystem.
+pub struct CorePre {
+  pub with_fs: InstancePre<CoreState>,
+  pub without_fs: InstancePre<CoreState>,
+}
+
+impl CorePre {
+  pub fn for_grant(&self, fs_granted: bool) -> &InstancePre<CoreState> {
+    if fs_granted { &self.with_fs } else { &self.without_fs }
+  }
+
+  pub fn module(&self) -> &Module {
+    self.with_fs.module()
+  }
 }
 
 pub struct Artifact {
@@ -187,7 +204,10 @@ impl Compiled {
     let kind = self.kind();
     let link = |e: wasmtime::Error| link_error(kind, &e);
     Ok(match self {
-      Compiled::Core(m) => Prepared::Core(linkers.core.instantiate_pre(&m).map_err(link)?),
+      Compiled::Core(m) => Prepared::Core(CorePre {
+        with_fs: linkers.core.instantiate_pre(&m).map_err(link)?,
+        without_fs: linkers.core_without_fs.instantiate_pre(&m).map_err(link)?,
+      }),
       Compiled::Component(c) => Prepared::Component(linkers.component.instantiate_pre(&c).map_err(link)?),
     })
   }

@@ -10,14 +10,14 @@ use crate::error::{ErrorCode, ProbeError};
 use crate::host::http::{HttpContext, HttpTransport};
 use crate::host::log::{LiveLogs, LogRecord, Logs};
 use crate::limits::Limits;
-use crate::module::{LoadedModule, Prepared};
+use crate::module::{CorePre, LoadedModule, Prepared};
 use outcome::{GuestAnswer, classify, stop_error, validate_output};
 use state::{ComponentState, CoreState, ExecState, HasExec, MemoryLimiter, StopSignal, wasi_builder};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use wasmtime::component::InstancePre as ComponentPre;
-use wasmtime::{ExternType, InstancePre, Store, UpdateDeadline, ValType};
+use wasmtime::{ExternType, Store, UpdateDeadline, ValType};
 
 /// Counts an execution as queued from when it is submitted until it gets a store slot (or is
 /// dropped before that).
@@ -150,10 +150,18 @@ async fn run(
       deadline,
     },
   };
-  match &artifact.prepared {
+  let answer = match &artifact.prepared {
     Prepared::Core(pre) => run_core(pre, exec, req, metrics).await,
     Prepared::Component(pre) => run_component(pre, exec, req, metrics).await,
+  }?;
+  // An answer that arrives after the deadline does not count: the guest may have been cut off
+  // in a host call (its request answered `timeout` because the budget ran out) and finished
+  // between two epoch ticks.
+  if Instant::now() >= deadline {
+    req.stop.stop(state::StopReason::Timeout);
+    return Err(stop_error(state::StopReason::Timeout, &req.limits));
   }
+  Ok(answer)
 }
 
 fn configure<T: HasExec>(store: &mut Store<T>, limits: &Limits) -> Result<(), ProbeError> {
@@ -188,8 +196,7 @@ fn micros(since: Instant) -> f64 {
 }
 
 /// The signature check of the contract: `() -> i32` or `() -> ()`.
-fn check_core_export(pre: &InstancePre<CoreState>, name: &str) -> Result<bool, ProbeError> {
-  let module = pre.module();
+fn check_core_export(module: &wasmtime::Module, name: &str) -> Result<bool, ProbeError> {
   let functions = || {
     let names: Vec<String> = module
       .exports()
@@ -241,12 +248,13 @@ fn check_core_export(pre: &InstancePre<CoreState>, name: &str) -> Result<bool, P
 }
 
 async fn run_core(
-  pre: &InstancePre<CoreState>,
+  pre: &CorePre,
   exec: ExecState,
   req: &ExecRequest,
   metrics: &mut Metrics,
 ) -> Result<GuestAnswer, ProbeError> {
-  let returns_i32 = check_core_export(pre, &req.export)?;
+  let returns_i32 = check_core_export(pre.module(), &req.export)?;
+  let pre = pre.for_grant(req.capabilities.preopens.is_some());
   let wasi = wasi_builder(&exec)?.build_p1();
   let mut store = Store::new(pre.module().engine(), CoreState { exec, wasi });
   configure(&mut store, &req.limits)?;

@@ -107,12 +107,14 @@ fn with_backtrace(message: String, frames: &[String]) -> String {
 /// Classifies an error that ended an execution, using what the store saw on the way.
 pub fn classify(err: wasmtime::Error, exec: &mut ExecState, limits: &Limits) -> ProbeError {
   let frames = backtrace(&err);
-  if let Some(fault) = exec.host_fault.take() {
-    let message = with_backtrace(fault.message, &frames);
-    return ProbeError::new(fault.code, message).with_trap(TrapInfo {
-      kind: "host-memory-out-of-bounds".into(),
-      backtrace: frames,
-    });
+  if let Some(mut fault) = exec.host_fault.take() {
+    // A host function failed the execution for a reason of its own (a bad pointer, a refused
+    // capability); traps among them get the guest's backtrace.
+    if let Some(trap) = fault.trap.as_mut() {
+      trap.backtrace = frames.clone();
+      fault.message = with_backtrace(fault.message, &frames);
+    }
+    return fault;
   }
   if let Some(reason) = exec.stop.reason() {
     return stop_error(reason, limits);

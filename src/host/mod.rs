@@ -6,6 +6,7 @@ pub mod json;
 pub mod log;
 pub mod probe_abi;
 pub mod probe_world;
+pub mod wasi_fs;
 pub mod wasi_http;
 
 use crate::engine::EngineClass;
@@ -16,7 +17,10 @@ use wasmtime::component::Linker as ComponentLinker;
 
 /// Everything a guest may import, for one engine. Built once per engine and shared.
 pub struct Linkers {
+  /// Core modules granted a filesystem: the real WASI p1.
   pub core: Linker<CoreState>,
+  /// Core modules without a filesystem grant: WASI p1 with `path_*` calls refused.
+  pub core_without_fs: Linker<CoreState>,
   pub component: ComponentLinker<ComponentState>,
 }
 
@@ -26,12 +30,18 @@ impl Linkers {
       let mut core = Linker::new(&class.engine);
       probe_abi::add_to_linker(&mut core)?;
       wasmtime_wasi::p1::add_to_linker_async(&mut core, |s: &mut CoreState| &mut s.wasi)?;
+      let mut core_without_fs = core.clone();
+      wasi_fs::deny_paths(&mut core_without_fs)?;
 
       let mut component = ComponentLinker::new(&class.engine);
       wasmtime_wasi::p2::add_to_linker_async(&mut component)?;
       wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut component)?;
       probe_world::add_to_linker(&mut component)?;
-      Ok(Linkers { core, component })
+      Ok(Linkers {
+        core,
+        core_without_fs,
+        component,
+      })
     };
     build().map_err(|e| {
       ProbeError::new(

@@ -2,7 +2,7 @@
 //! offsets into the guest's exported `memory`; every access is bounds-checked and a bad one fails
 //! the execution with a message that names the call.
 
-use crate::error::{ErrorCode, ProbeError};
+use crate::error::{ErrorCode, ProbeError, TrapInfo};
 use crate::exec::state::CoreState;
 use crate::host::http::{FetchError, HttpRequest, HttpResponse};
 use crate::host::log::{Level, Source};
@@ -14,7 +14,10 @@ pub const MODULE: &str = "probe";
 
 /// Records a host fault and returns the error that unwinds the guest.
 fn fault(caller: &mut Caller<'_, CoreState>, message: String) -> wasmtime::Error {
-  let err = ProbeError::new(ErrorCode::Trap, message);
+  let err = ProbeError::new(ErrorCode::Trap, message).with_trap(TrapInfo {
+    kind: "host-memory-out-of-bounds".into(),
+    backtrace: Vec::new(),
+  });
   caller.data_mut().exec.host_fault = Some(err.clone());
   wasmtime::Error::msg(err.message)
 }
