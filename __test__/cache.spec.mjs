@@ -39,18 +39,19 @@ describe('cacheDir', () => {
   })
 
   test('a damaged entry is never loaded: it is dropped and the guest compiled again', () => {
-    const path = guest('test-c/files.wasm')
+    const path = guest('test-c/wasi.wasm')
     const before = new Set(entries())
-    const first = loadInFreshProcess(path, null)
+    const first = loadInFreshProcess(path, 'args')
     const entry = entries().find((f) => !before.has(f))
     expect(entry).toBeDefined()
     const bytes = readFileSync(join(dir, entry))
     bytes[bytes.length - 100] ^= 0xff
     writeFileSync(join(dir, entry), bytes)
-    const again = loadInFreshProcess(path, null)
+    const again = loadInFreshProcess(path, 'args')
     expect(again.stats).toMatchObject({ cacheMisses: 1, cacheHits: 0 })
+    expect(first.output).toEqual({ args: [] })
     expect(again.output).toEqual(first.output)
-    const healed = loadInFreshProcess(path, null)
+    const healed = loadInFreshProcess(path, 'args')
     expect(healed.stats).toMatchObject({ cacheHits: 1 })
   })
 

@@ -50,15 +50,18 @@ describe('fuel', () => {
   })
 
   test('fuelConsumed is deterministic for the same work, and a budget below it stops the guest', async () => {
-    const m = await rt.loadModule(guest('test-c/files.wasm'))
-    const a = await rt.executeProbe(m)
-    const b = await rt.executeProbe(m)
+    const m = await rt.loadModule(guest('test-c/wasi.wasm'))
+    const a = await rt.executeProbe(m, 'read:/etc/hostname')
+    const b = await rt.executeProbe(m, 'read:/etc/hostname')
     expect(a.metrics.fuelConsumed).toBeGreaterThan(1000)
     expect(a.metrics.fuelConsumed).toBe(b.metrics.fuelConsumed)
-    const fit = await rt.executeProbe(m, null, { limits: { fuel: a.metrics.fuelConsumed } })
+    const fit = await rt.executeProbe(m, 'read:/etc/hostname', { limits: { fuel: a.metrics.fuelConsumed } })
     expect(fit.success).toBe(true)
     expect(fit.metrics.fuelConsumed).toBe(a.metrics.fuelConsumed)
-    const e = await rejectsWith(rt.executeProbe(m, null, { limits: { fuel: Math.floor(a.metrics.fuelConsumed / 2) } }), 'ERR_WASM_FUEL_EXHAUSTED')
+    const e = await rejectsWith(
+      rt.executeProbe(m, 'read:/etc/hostname', { limits: { fuel: Math.floor(a.metrics.fuelConsumed / 2) } }),
+      'ERR_WASM_FUEL_EXHAUSTED',
+    )
     expect(e.trap.kind).toBe('out-of-fuel')
   })
 })
