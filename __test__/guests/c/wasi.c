@@ -1,5 +1,6 @@
 /* Exercises WASI p1 through wasi-libc, driven by its input, a JSON string "command:argument":
      read:PATH   write:PATH   env:NAME   args   stdin   raw-open
+     print   flood
    and answers a JSON object. Without an fs grant libc finds no preopened directory, so file
    calls fail with an errno; `raw-open` calls path_open directly on fd 3. */
 #include <errno.h>
@@ -86,6 +87,18 @@ __attribute__((export_name("execute"))) int execute(void) {
     ssize_t n = read(0, buf, sizeof buf);
     snprintf(out, sizeof out, "{\"read\":%d}", (int)n);
     answer(out);
+  } else if (strcmp(cmd, "print") == 0) {
+    printf("to stdout\n");
+    fflush(stdout);
+    fprintf(stderr, "to stderr\n");
+    probe_log(PROBE_WARN, "to the log", 10);
+    printf("unterminated");
+    fflush(stdout); /* a reactor never exits, so libc never flushes its buffers on its own */
+    answer("{\"printed\":true}");
+  } else if (strcmp(cmd, "flood") == 0) {
+    for (int i = 0; i < 100000; i++) printf("line %d of a guest that prints in a loop\n", i);
+    fflush(stdout);
+    answer("{\"flooded\":true}");
   } else if (strcmp(cmd, "raw-open") == 0) {
     __wasi_fd_t fd = 0;
     __wasi_errno_t e = __wasi_path_open(3, 0, "etc/passwd", 0, 0, 0, 0, &fd);
