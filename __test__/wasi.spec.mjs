@@ -8,7 +8,7 @@ import { WasmRuntime, guest, rejectsWith } from './helpers.mjs'
 
 let dir
 let rt
-let m
+let m // the core module
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wasm-probe-wasi-'))
@@ -30,37 +30,59 @@ afterAll(async () => {
 const data = (readonly = true) => ({ capabilities: { fs: { preopens: [{ hostPath: join(dir, 'data'), guestPath: '/data', readonly }] } } })
 const run = async (command, options) => (await rt.executeProbe(m, command, options)).output
 
-describe('filesystem (core module, WASI p1)', () => {
-  test('a preopened directory can be read', async () => {
-    expect(await run('read:/data/hello.txt', data())).toEqual({ ok: true, content: 'hello from the host' })
-  })
+const GUESTS = [
+  ['core module (WASI p1)', 'test-c/wasi.wasm', 'written by the guest\n'],
+  ['component (WASI 0.2 through the p1 adapter)', 'test-component/wasi.wasm', 'written by the component\n'],
+]
 
-  test('without a grant there is nothing to open, and libc reports an errno', async () => {
-    const r = await run('read:/data/hello.txt')
+describe.each(GUESTS)('filesystem and env: %s', (_, path, written) => {
+  let g
+  beforeAll(async () => {
+    g = await rt.loadModule(guest(path))
+  })
+  const call = async (command, options) => (await rt.executeProbe(g, command, options)).output
+
+  test('a preopened directory can be read; without a grant libc reports an errno', async () => {
+    expect(await call('read:/data/hello.txt', data())).toEqual({ ok: true, content: 'hello from the host' })
+    const r = await call('read:/data/hello.txt')
     expect(r).toMatchObject({ ok: false, what: 'open' })
     expect(r.errno).toBeGreaterThan(0)
   })
 
   test('no escape: .., absolute paths and symlinks that lead out all fail', async () => {
-    for (const path of ['/data/../outside.txt', '/data/../../etc/hostname', '/etc/hostname', join(dir, 'outside.txt'), '/data/abs-link', '/data/rel-link']) {
-      const r = await run(`read:${path}`, data())
-      expect(r.ok, path).toBe(false)
+    for (const p of ['/data/../outside.txt', '/data/../../etc/hostname', '/etc/hostname', join(dir, 'outside.txt'), '/data/abs-link', '/data/rel-link']) {
+      const r = await call(`read:${p}`, data())
+      expect(r.ok, p).toBe(false)
       expect(r.content).toBeUndefined()
     }
   })
 
-  test('a read-only preopen refuses writes; a writable one accepts them', async () => {
-    const refused = await run('write:/data/new.txt', data(true))
-    expect(refused.ok).toBe(false)
+  test('read-only preopens refuse writes; writable ones accept them', async () => {
+    expect((await call('write:/data/new.txt', data(true))).ok).toBe(false)
     expect(existsSync(join(dir, 'data', 'new.txt'))).toBe(false)
-    const overwrite = await run('write:/data/hello.txt', data(true))
-    expect(overwrite.ok).toBe(false)
+    expect((await call('write:/data/hello.txt', data(true))).ok).toBe(false)
     expect(readFileSync(join(dir, 'data', 'hello.txt'), 'utf8')).toBe('hello from the host')
-
     const out = { capabilities: { fs: { preopens: [{ hostPath: join(dir, 'out'), guestPath: '/out' }] } } }
-    expect(await run('write:/out/new.txt', out)).toEqual({ ok: true })
-    expect(readFileSync(join(dir, 'out', 'new.txt'), 'utf8')).toBe('written by the guest\n')
+    const name = `${path.replace(/\W/g, '-')}.txt`
+    expect(await call(`write:/out/${name}`, out)).toEqual({ ok: true })
+    expect(readFileSync(join(dir, 'out', name), 'utf8')).toBe(written)
   })
+
+  test('env only as granted; the host environment is not visible', async () => {
+    process.env.WASM_PROBE_HOST_SECRET = 'host-only'
+    expect(await call('env:WASM_PROBE_HOST_SECRET')).toEqual({ value: null })
+    expect(await call('env:PATH')).toEqual({ value: null })
+    const granted = { capabilities: { env: { PROBE_MODE: 'test', EMPTY: '' } } }
+    expect(await call('env:PROBE_MODE', granted)).toEqual({ value: 'test' })
+    expect(await call('env:EMPTY', granted)).toEqual({ value: '' })
+    expect(await call('env:WASM_PROBE_HOST_SECRET', granted)).toEqual({ value: null })
+  })
+})
+
+describe('filesystem (core module, WASI p1)', () => {
+
+
+
 
   test('a direct path_open without a grant: ERR_WASM_CAPABILITY_DENIED', async () => {
     const e = await rejectsWith(rt.executeProbe(m, 'raw-open'), 'ERR_WASM_CAPABILITY_DENIED')
@@ -73,15 +95,6 @@ describe('filesystem (core module, WASI p1)', () => {
 })
 
 describe('environment, arguments, stdin', () => {
-  test('env only as granted; the host environment is not visible', async () => {
-    process.env.WASM_PROBE_HOST_SECRET = 'host-only'
-    expect(await run('env:WASM_PROBE_HOST_SECRET')).toEqual({ value: null })
-    expect(await run('env:PATH')).toEqual({ value: null })
-    const granted = { capabilities: { env: { PROBE_MODE: 'test', EMPTY: '' } } }
-    expect(await run('env:PROBE_MODE', granted)).toEqual({ value: 'test' })
-    expect(await run('env:EMPTY', granted)).toEqual({ value: '' })
-    expect(await run('env:WASM_PROBE_HOST_SECRET', granted)).toEqual({ value: null })
-  })
 
   test('args only as granted', async () => {
     expect(await run('args')).toEqual({ args: [] })

@@ -4,13 +4,15 @@
 //   __test__/guests/c/*.c     -> build/guests/test-c/<name>.wasm  (same)
 //   examples/guests/js/*.js   -> build/guests/js/<name>.wasm      (componentize-js, probe world)
 //   __test__/guests/js/*.js   -> build/guests/test-js/<name>.wasm (same)
+//   __test__/guests/c-component/*.c -> build/guests/test-component/<name>.wasm (clang, then jco
+//                                componentEmbed + componentNew with the WASI p1 reactor adapter)
 // Only stale outputs are rebuilt (the source, a header beside it, the WIT or this script changed).
 // WAT guests need no build: the runtime loads .wat files directly.
 // componentize-js 0.23 imports @bytecodealliance/preview2-shim without declaring it; package.json
 // pins the 0.25 release it works with (0.26 cannot read the WIT directory).
 
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join, basename } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -47,6 +49,32 @@ function buildC(srcDir, outDir) {
   }
 }
 
+// A C component: clang builds a core module exporting the probe world's `execute` through the
+// canonical ABI; jco embeds the WIT and wraps it into a component with the WASI p1 reactor
+// adapter, so libc's files, environment and arguments become WASI 0.2 calls.
+async function buildCComponents(srcDir, outDir) {
+  const wit = join(root, 'wit')
+  const todo = list(srcDir, '.c')
+    .map((src) => [src, join(outDir, basename(src, '.c') + '.wasm')])
+    .filter(([src, target]) => stale(target, [src, ...list(wit, '.wit')]))
+  if (todo.length === 0) return
+  const jco = await import('@bytecodealliance/jco')
+  const adapter = readFileSync(jco.preview1AdapterReactorPath())
+  mkdirSync(outDir, { recursive: true })
+  for (const [src, target] of todo) {
+    const core = target + '.core'
+    const args = ['--target=wasm32-wasi', '-O2', '-mexec-model=reactor', '-Wl,--strip-debug', '-o', core, src]
+    if (spawnSync('clang', args, { stdio: 'inherit' }).status !== 0) throw new Error(`clang failed for ${src}`)
+    // The WIT goes in as text: jco's bundled filesystem shim cannot read a directory here.
+    const witSource = list(wit, '.wit').map((f) => readFileSync(f, 'utf8')).join('\n')
+    const embedded = await jco.componentEmbed({ binary: readFileSync(core), witSource, world: 'probe' })
+    const component = await jco.componentNew(embedded, [['wasi_snapshot_preview1', adapter]])
+    writeFileSync(target, component)
+    rmSync(core)
+    if (!quiet) console.error(`[guests] built ${target} (${component.length} bytes)`)
+  }
+}
+
 async function buildJs(srcDir, outDir) {
   const wit = join(root, 'wit')
   const sources = list(srcDir, '.js')
@@ -66,3 +94,4 @@ buildC(join(root, 'examples', 'guests', 'c'), join(out, 'c'))
 buildC(join(root, '__test__', 'guests', 'c'), join(out, 'test-c'))
 await buildJs(join(root, 'examples', 'guests', 'js'), join(out, 'js'))
 await buildJs(join(root, '__test__', 'guests', 'js'), join(out, 'test-js'))
+await buildCComponents(join(root, '__test__', 'guests', 'c-component'), join(out, 'test-component'))
