@@ -80,10 +80,6 @@ describe.each(GUESTS)('filesystem and env: %s', (_, path, written) => {
 })
 
 describe('filesystem (core module, WASI p1)', () => {
-
-
-
-
   test('a direct path_open without a grant: ERR_WASM_CAPABILITY_DENIED', async () => {
     const e = await rejectsWith(rt.executeProbe(m, 'raw-open'), 'ERR_WASM_CAPABILITY_DENIED')
     expect(e.message).toMatch(/^Capability not granted: filesystem/)
@@ -94,8 +90,7 @@ describe('filesystem (core module, WASI p1)', () => {
   })
 })
 
-describe('environment, arguments, stdin', () => {
-
+describe('arguments and stdin (core module)', () => {
   test('args only as granted', async () => {
     expect(await run('args')).toEqual({ args: [] })
     expect(await run('args', { capabilities: { args: ['probe', '--flag', 'ünï'] } })).toEqual({ args: ['probe', '--flag', 'ünï'] })
