@@ -1,6 +1,7 @@
 // npm run demo: loads real probes — WAT, C (clang + wasi-libc) and JavaScript (componentize-js) —
 // runs them, and prints what they answered with their metrics; then shows hostile guests being
 // stopped without harm to the host.
+import { createServer } from 'node:http'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -24,7 +25,11 @@ const hostile = [
 
 const fmt = (n) => (n >= 1000 ? `${(n / 1000).toFixed(2)} ms` : `${n.toFixed(1)} µs`)
 
-const rt = new WasmRuntime({ log: (r) => console.log(`    [${r.label} ${r.source}/${r.level}] ${r.message}`) })
+const rt = new WasmRuntime({
+  log: (r) => {
+    if (!r.label.includes('http-check')) console.log(`    [${r.label} ${r.source}/${r.level}] ${r.message}`)
+  },
+})
 console.log('wasm-probe-runtime demo\n')
 for (const { file, input } of probes) {
   const t = performance.now()
@@ -40,6 +45,35 @@ for (const { file, input } of probes) {
       `fuel ${x.fuelConsumed} | memory peak ${(x.memoryPeakBytes / 1024).toFixed(0)} KiB | host calls ${x.hostCalls}\n`,
   )
 }
+
+// HTTP probes against a server on this machine, started here. Requests are made by Node's fetch
+// after the runtime checked them against the grant.
+const server = createServer((req, res) => {
+  if (req.url === '/health') {
+    res.writeHead(200, { 'content-type': 'text/plain' })
+    res.end('ok')
+  } else {
+    res.writeHead(404)
+    res.end()
+  }
+})
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+const origin = `http://127.0.0.1:${server.address().port}`
+console.log(`HTTP probes against ${origin}:`)
+for (const file of ['build/guests/c/http-check.wasm', 'build/guests/js/http-check.wasm']) {
+  const m = await rt.loadModule(join(root, file))
+  for (const [what, url, capabilities] of [
+    ['granted', `${origin}/health`, { http: { allow: [origin] } }],
+    ['granted, 404', `${origin}/missing`, { http: { allow: [origin] } }],
+    ['no grant', `${origin}/health`, undefined],
+  ]) {
+    const r = await rt.executeProbe(m, { url }, { capabilities, label: `${m.name}` })
+    const answer = r.success ? JSON.stringify(r.output) : `failed: ${r.error}`
+    console.log(`  ${m.kind === 'component' ? 'JS' : 'C '} ${what.padEnd(12)} ${answer}`)
+  }
+}
+server.close()
+console.log()
 
 console.log('hostile guests (each stopped; the host carries on):')
 for (const { what, file, limits } of hostile) {
