@@ -19,9 +19,9 @@ export declare class CancelHandle {
 export declare class NativeRuntime {
   /**
    * `on_complete(id, outcome, record)` receives every execution's events. It must not throw.
-   * `http(request)` performs the HTTP hops the runtime allowed; it must always resolve.
+   * `http(id, request)` performs an HTTP hop the runtime allowed and answers with `httpDone`.
    */
-  constructor(options: NativeRuntimeOptions | undefined | null, onComplete: (arg: Event) => void, http: (arg: NativeHttpRequest) => Promise<NativeHttpResponse>)
+  constructor(options: NativeRuntimeOptions | undefined | null, onComplete: (arg: Event) => void, http: (arg0: number, arg1: NativeHttpRequest) => void)
   /**
    * Whether pending completions keep the process alive: on while executions are in flight,
    * off when idle, so an idle runtime never holds a Node process open.
@@ -35,6 +35,8 @@ export declare class NativeRuntime {
    * runs.
    */
   execute(id: number, module: WasmModule, input: string, options: NativeExecuteOptions | undefined | null, cancel: CancelHandle | undefined | null, liveLogs: boolean): void
+  /** The JavaScript handler's answer to HTTP hop `id`. */
+  httpDone(id: number, response: NativeHttpResponse): void
   stats(): NativeStats
   get closed(): boolean
   /** Settles every in-flight execution, then releases the worker threads. */

@@ -239,17 +239,22 @@ function normalizeResponse(res, maxResponseBytes) {
   return { status: res.status, headers, body }
 }
 
-/** The function the native runtime calls for every request hop it has allowed. */
+/** Performs one request hop the native runtime has allowed; always resolves with an answer. */
 function httpBridge(handler) {
   return async (req) => {
-    const signal = AbortSignal.timeout(Math.max(1, Math.ceil(req.timeoutMs)))
+    // A controller and a timer cleared on completion: AbortSignal.timeout() would leave one live
+    // timer per request behind until it expires.
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(new DOMException('the request timed out', 'TimeoutError')), Math.max(1, Math.ceil(req.timeoutMs)))
     const request = { method: req.method, url: req.url, headers: req.headers, body: req.body === null ? undefined : req.body }
     try {
-      const res = await (handler || defaultFetch)(request, { signal, maxResponseBytes: req.maxResponseBytes })
+      const res = await (handler || defaultFetch)(request, { signal: controller.signal, maxResponseBytes: req.maxResponseBytes })
       return normalizeResponse(res, req.maxResponseBytes)
     } catch (e) {
-      if (signal.aborted) return { error: 'timeout' }
+      if (controller.signal.aborted) return { error: 'timeout' }
       return { error: 'failed', message: `the http handler failed: ${e && e.message ? e.message : String(e)}` }
+    } finally {
+      clearTimeout(timer)
     }
   }
 }
@@ -293,7 +298,19 @@ class WasmRuntime {
     checkType('options.log', o.log, 'function')
     this.#log = o.log
     try {
-      this.#native = new NativeRuntime({ workerThreads: o.workerThreads, cacheDir: o.cacheDir, limits: checkLimits('options.limits', o.limits) }, complete, httpBridge(o.http))
+      // The native side sends each allowed hop as (id, request) and waits for httpDone(id, answer).
+      // The callback reaches the native runtime through a WeakRef, so it does not keep it alive.
+      const perform = httpBridge(o.http)
+      let target
+      const onHttp = (id, request) => {
+        perform(request).then((answer) => {
+          const native = target.deref()
+          if (native !== undefined) native.httpDone(id, answer)
+        })
+      }
+      const native = new NativeRuntime({ workerThreads: o.workerThreads, cacheDir: o.cacheDir, limits: checkLimits('options.limits', o.limits) }, complete, onHttp)
+      target = new WeakRef(native)
+      this.#native = native
       // Idle runtimes never keep the process alive; executions in flight do.
       this.#native.setKeepAlive(false)
       this.#state = { native: this.#native, inFlight: 0 }

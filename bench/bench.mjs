@@ -6,6 +6,7 @@
 // stopped, and what loading and running the componentize-js guest costs.
 
 import { execFileSync } from 'node:child_process'
+import { createServer } from 'node:http'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { createRequire } from 'node:module'
@@ -126,6 +127,66 @@ async function main() {
 
   const stats = (await rt.executeProbe(echo, { i: 0 })).metrics
   console.log(`one warm execution inside the runtime: instantiate ${round(stats.instantiateUs)} µs, run ${round(stats.runUs)} µs`)
+
+  // Guest -> Node HTTP: one request to a loopback server from inside a probe, next to the same
+  // request made directly with Node's fetch, and the same probe run without a request.
+  const server = createServer((req, res) => res.end('ok'))
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const origin = `http://127.0.0.1:${server.address().port}`
+  const proxy = await rt.loadModule(join(root, '__test__', 'guests', 'http-proxy.wat'))
+  const grant = { capabilities: { http: { allow: [origin] } } }
+  const HTTP_CALLS = 1000
+  const timeIt = async (fn) => {
+    for (let i = 0; i < 100; i++) await fn()
+    const t = []
+    for (let i = 0; i < HTTP_CALLS; i++) {
+      const s = performance.now()
+      await fn()
+      t.push((performance.now() - s) * 1000)
+    }
+    return percentile(t.sort((a, b) => a - b), 50)
+  }
+  const viaGuest = await timeIt(async () => {
+    const r = await rt.executeProbe(proxy, { url: `${origin}/` }, grant)
+    if (r.output.ok.body !== 'ok') throw new Error('bad proxy answer')
+  })
+  const direct = await timeIt(async () => {
+    const r = await fetch(`${origin}/`)
+    if ((await r.text()) !== 'ok') throw new Error('bad direct answer')
+  })
+  const denied = await timeIt(() => rt.executeProbe(proxy, { url: `${origin}/` }))
+  server.close()
+  console.log(
+    `HTTP GET to a loopback server, median of ${HTTP_CALLS}: from a guest ${round(viaGuest)} µs per execution ` +
+      `(the same execution without a grant, so without the request: ${round(denied)} µs), directly with Node's fetch ${round(direct)} µs ` +
+      `=> the guest->Node round trip adds ${round(viaGuest - denied - direct)} µs to the request itself`,
+  )
+
+  // One log call: 1000 records written in one execution, with and without a live listener.
+  const logs = (n) =>
+    rt.loadModule(
+      Buffer.from(`(module
+        (import "probe" "log" (func $log (param i32 i32 i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "a log line of some forty bytes, give or take")
+        (func (export "execute") (local $i i32)
+          (block $done (loop $l
+            (br_if $done (i32.ge_u (local.get $i) (i32.const ${n})))
+            (call $log (i32.const 2) (i32.const 0) (i32.const 44))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $l)))))`),
+    )
+  const logMany = await logs(1000)
+  const logNone = await logs(0)
+  const runUs = async (m, options) => {
+    const t = []
+    for (let i = 0; i < 200; i++) t.push((await rt.executeProbe(m, null, options)).metrics.runUs)
+    return percentile(t.sort((a, b) => a - b), 50)
+  }
+  const base = await runUs(logNone)
+  const quiet = (await runUs(logMany)) - base
+  const listened = (await runUs(logMany, { onLog: () => {} })) - base
+  console.log(`one log call (guest side, median over 1000-record executions): ${round(quiet)} ns kept with the result, ${round(listened)} ns with a live onLog listener`)
 
   // How promptly a guest that never ends is stopped at its deadline.
   const loop = await rt.loadModule(join(root, '__test__', 'guests', 'loop.wat'))

@@ -1,13 +1,20 @@
 //! The Node side of guest HTTP: the runtime's JavaScript handler (the user's `http` option or
-//! `globalThis.fetch`, wrapped by index.js) called through a threadsafe function. It always
-//! resolves with a `NativeHttpResponse`; the JavaScript wrapper turns throws and aborts into
-//! `error` answers, and a broken answer becomes `failed` here, never a crash.
+//! `globalThis.fetch`, wrapped by index.js). A request hop goes to JavaScript as an event on a
+//! long-lived threadsafe function, `(id, request)`; the answer comes back through a plain
+//! synchronous call, `httpDone(id, response)`, that completes the waiting Rust future. No
+//! promise or threadsafe function is created per request.
+//!
+//! The JavaScript wrapper turns throws and aborts into `error` answers; a broken answer becomes
+//! `failed` here, and a hop whose waiter gave up (timeout, cancel) is simply forgotten.
 
 use crate::host::http::{FetchError, HttpResponse, HttpTransport, TransportFuture, TransportRequest};
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::ThreadsafeFunction;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
 
 /// One request hop as the JavaScript handler receives it.
 #[napi(object)]
@@ -30,64 +37,113 @@ pub struct NativeHttpResponse {
   pub message: Option<String>,
 }
 
-pub type HttpHandler =
-  ThreadsafeFunction<NativeHttpRequest, Promise<NativeHttpResponse>, NativeHttpRequest, Status, false, true>;
+type Answer = std::result::Result<HttpResponse, FetchError>;
+pub type HttpRequests =
+  ThreadsafeFunction<FnArgs<(f64, NativeHttpRequest)>, (), FnArgs<(f64, NativeHttpRequest)>, Status, false, true>;
 
-pub struct JsTransport(pub Arc<HttpHandler>);
+type Waiters = Mutex<HashMap<u64, oneshot::Sender<Answer>>>;
+
+pub struct JsTransport {
+  requests: HttpRequests,
+  waiters: Arc<Waiters>,
+  next: AtomicU64,
+}
+
+/// Forgets a waiter whose future was dropped before JavaScript answered.
+struct Waiting {
+  id: u64,
+  waiters: Arc<Waiters>,
+}
+
+impl Drop for Waiting {
+  fn drop(&mut self) {
+    self.waiters.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
+  }
+}
 
 fn pairs(list: Vec<Vec<String>>) -> Vec<(String, String)> {
   list
     .into_iter()
-    .filter_map(|mut kv| {
-      if kv.len() == 2 {
-        let v = kv.pop()?;
-        let k = kv.pop()?;
-        Some((k, v))
-      } else {
-        None
-      }
+    .filter_map(|kv| match <[String; 2]>::try_from(kv) {
+      Ok([k, v]) => Some((k, v)),
+      Err(_) => None,
     })
     .collect()
 }
 
+fn answer_of(response: NativeHttpResponse) -> Answer {
+  match response.error.as_deref() {
+    Some("timeout") => return Err(FetchError::Timeout),
+    Some("too-large") => return Err(FetchError::TooLarge),
+    Some(_) => {
+      return Err(FetchError::Failed(
+        response.message.unwrap_or_else(|| "the request failed".into()),
+      ));
+    }
+    None => {}
+  }
+  let status = response
+    .status
+    .filter(|s| (100..=599).contains(s))
+    .ok_or_else(|| FetchError::Failed("the http handler answered without a valid status".into()))?;
+  Ok(HttpResponse {
+    status: status as u16,
+    headers: pairs(response.headers.unwrap_or_default()),
+    body: response.body.map(|b| b.to_vec()).unwrap_or_default(),
+  })
+}
+
+impl JsTransport {
+  pub fn new(requests: HttpRequests) -> JsTransport {
+    JsTransport {
+      requests,
+      waiters: Arc::default(),
+      next: AtomicU64::new(1),
+    }
+  }
+
+  /// JavaScript's answer to hop `id` (on the JS thread).
+  pub fn done(&self, id: f64, response: NativeHttpResponse) {
+    let waiter = self
+      .waiters
+      .lock()
+      .unwrap_or_else(|p| p.into_inner())
+      .remove(&(id as u64));
+    if let Some(waiter) = waiter {
+      let _ = waiter.send(answer_of(response));
+    }
+  }
+}
+
 impl HttpTransport for JsTransport {
   fn send(&self, request: TransportRequest) -> TransportFuture {
-    let handler = self.0.clone();
+    let id = self.next.fetch_add(1, Ordering::Relaxed);
+    let (tx, rx) = oneshot::channel();
+    self.waiters.lock().unwrap_or_else(|p| p.into_inner()).insert(id, tx);
+    let waiting = Waiting {
+      id,
+      waiters: self.waiters.clone(),
+    };
+    let call = NativeHttpRequest {
+      method: request.method,
+      url: request.url,
+      headers: request.headers.into_iter().map(|(k, v)| vec![k, v]).collect(),
+      body: request.body.map(Buffer::from),
+      timeout_ms: request.timeout_ms,
+      max_response_bytes: request.max_response_bytes as f64,
+    };
+    let status = self
+      .requests
+      .call((id as f64, call).into(), ThreadsafeFunctionCallMode::NonBlocking);
     Box::pin(async move {
-      let call = NativeHttpRequest {
-        method: request.method,
-        url: request.url,
-        headers: request.headers.into_iter().map(|(k, v)| vec![k, v]).collect(),
-        body: request.body.map(Buffer::from),
-        timeout_ms: request.timeout_ms,
-        max_response_bytes: request.max_response_bytes as f64,
-      };
-      let failed = |e: Error| FetchError::Failed(format!("the http handler failed: {}", e.reason));
-      let answer = handler
-        .call_async_catch(call)
-        .await
-        .map_err(failed)?
-        .await
-        .map_err(failed)?;
-      match answer.error.as_deref() {
-        Some("timeout") => return Err(FetchError::Timeout),
-        Some("too-large") => return Err(FetchError::TooLarge),
-        Some(_) => {
-          return Err(FetchError::Failed(
-            answer.message.unwrap_or_else(|| "the request failed".into()),
-          ));
-        }
-        None => {}
+      let _waiting = waiting;
+      if status != Status::Ok {
+        return Err(FetchError::Failed(format!(
+          "the http handler cannot be reached ({status})"
+        )));
       }
-      let status = answer
-        .status
-        .filter(|s| (100..=599).contains(s))
-        .ok_or_else(|| FetchError::Failed("the http handler answered without a valid status".into()))?;
-      Ok(HttpResponse {
-        status: status as u16,
-        headers: pairs(answer.headers.unwrap_or_default()),
-        body: answer.body.map(|b| b.to_vec()).unwrap_or_default(),
-      })
+      rx.await
+        .unwrap_or_else(|_| Err(FetchError::Failed("the http handler went away".into())))
     })
   }
 }

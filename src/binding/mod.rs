@@ -118,30 +118,32 @@ type Completions = ThreadsafeFunction<Event, (), Event, Status, false>;
 pub struct NativeRuntime {
   core: Arc<Runtime>,
   completions: Arc<Completions>,
+  http: Arc<http::JsTransport>,
 }
 
 #[napi]
 impl NativeRuntime {
   /// `on_complete(id, outcome, record)` receives every execution's events. It must not throw.
-  /// `http(request)` performs the HTTP hops the runtime allowed; it must always resolve.
+  /// `http(id, request)` performs an HTTP hop the runtime allowed and answers with `httpDone`.
   #[napi(constructor, catch_unwind)]
   pub fn new(
     options: Option<NativeRuntimeOptions>,
     on_complete: Function<Event, ()>,
-    http: Function<http::NativeHttpRequest, Promise<http::NativeHttpResponse>>,
+    http: Function<FnArgs<(f64, http::NativeHttpRequest)>, ()>,
   ) -> Result<Self, String> {
     let to_error = |e: napi::Error| napi::Error::new(ErrorCode::Host.as_str().to_string(), e.reason.clone());
-    let http: http::HttpHandler = http
+    let requests: http::HttpRequests = http
       .build_threadsafe_function()
       .callee_handled::<false>()
       .weak::<true>()
       .build()
       .map_err(to_error)?;
+    let http = Arc::new(http::JsTransport::new(requests));
     let options = options.unwrap_or_default();
     let config = RuntimeConfig {
       worker_threads: options.worker_threads,
       cache_dir: options.cache_dir.map(Into::into),
-      http_transport: Some(Arc::new(http::JsTransport(Arc::new(http)))),
+      http_transport: Some(http.clone()),
       limits: options.limits.map(Into::into).unwrap_or_default(),
     };
     let core = Runtime::new(config).map_err(convert::to_napi_error)?;
@@ -153,6 +155,7 @@ impl NativeRuntime {
     Ok(NativeRuntime {
       core: Arc::new(core),
       completions: Arc::new(completions),
+      http,
     })
   }
 
@@ -251,6 +254,12 @@ impl NativeRuntime {
       Ok(prepared) => self.core.submit(prepared, move |outcome| deliver(outcome.into())),
       Err(e) => deliver(NativeOutcome::rejected(e)),
     }
+  }
+
+  /// The JavaScript handler's answer to HTTP hop `id`.
+  #[napi(catch_unwind)]
+  pub fn http_done(&self, id: f64, response: http::NativeHttpResponse) {
+    self.http.done(id, response);
   }
 
   #[napi(catch_unwind)]
