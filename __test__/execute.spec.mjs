@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from 'vitest'
-import { WasmError, WasmRuntime, constantProbe, probeWat, rejectsWith } from './helpers.mjs'
+import { WasmError, WasmRuntime, constantProbe, guest, probeWat, rejectsWith } from './helpers.mjs'
 
 const rt = new WasmRuntime()
 afterAll(() => rt.close())
@@ -296,5 +296,20 @@ describe('WasmError', () => {
     expect(e.code).toBe('ERR_WASM_TRAP')
     expect(e.message).toBe('boom')
     expect(new WasmError('x').code).toBe('ERR_WASM_HOST')
+  })
+})
+
+describe('host imports of the component ABI (probe:runtime json and clock)', () => {
+  test('json.get: found, absent and invalid; clock: wall time and a monotonic clock', async () => {
+    const m = await rt.loadModule(guest('test-js/imports.wasm'))
+    const doc = JSON.stringify({ a: { b: [1, { c: 'x' }] } })
+    const json = async (pointer, document = doc) => (await rt.executeProbe(m, { op: 'json', document, pointer })).output
+    expect(await json('/a/b/1/c')).toEqual({ value: '"x"' })
+    expect(await json('/a/zz')).toEqual({ value: null })
+    expect((await json('no-slash')).error).toMatch(/invalid JSON pointer/)
+    expect((await json('/a', '{')).error).toMatch(/invalid JSON document/)
+    const clock = (await rt.executeProbe(m, { op: 'clock' })).output
+    expect(Math.abs(clock.nowMs - Date.now())).toBeLessThan(60_000)
+    expect(clock.elapsedNs).toBeGreaterThanOrEqual(0)
   })
 })

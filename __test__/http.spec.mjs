@@ -96,7 +96,7 @@ afterAll(async () => {
 
 const GUESTS = [
   ['core module (probe.http_fetch)', () => watGuest('http-proxy.wat')],
-  ['component (probe:runtime/http)', () => guest('test-js/http-proxy.wasm')],
+  ['component (probe:runtime/http)', () => guest('test-js/imports.wasm')],
 ]
 
 describe.each(GUESTS)('%s', (_, path) => {

@@ -90,10 +90,17 @@ describe('filesystem (core module, WASI p1)', () => {
   })
 })
 
-describe('arguments and stdin (core module)', () => {
+describe('arguments, random and stdin (core module)', () => {
   test('args only as granted', async () => {
     expect(await run('args')).toEqual({ args: [] })
     expect(await run('args', { capabilities: { args: ['probe', '--flag', 'ünï'] } })).toEqual({ args: ['probe', '--flag', 'ünï'] })
+  })
+
+  test('random is always there, and differs between executions', async () => {
+    const a = await run('random')
+    const b = await run('random')
+    expect(a.hex).toMatch(/^[0-9a-f]{32}$/)
+    expect(a.hex).not.toBe(b.hex)
   })
 
   test('stdin is empty', async () => {

@@ -1,6 +1,6 @@
 /* Exercises WASI p1 through wasi-libc, driven by its input, a JSON string "command:argument":
      read:PATH   write:PATH   env:NAME   args   stdin   raw-open
-     print   flood
+     print   flood   random
    and answers a JSON object. Without an fs grant libc finds no preopened directory, so file
    calls fail with an errno; `raw-open` calls path_open directly on fd 3. */
 #include <errno.h>
@@ -99,6 +99,13 @@ __attribute__((export_name("execute"))) int execute(void) {
     for (int i = 0; i < 100000; i++) printf("line %d of a guest that prints in a loop\n", i);
     fflush(stdout);
     answer("{\"flooded\":true}");
+  } else if (strcmp(cmd, "random") == 0) {
+    unsigned char bytes[16];
+    if (__wasi_random_get(bytes, sizeof bytes) != 0) return 3;
+    strcpy(out, "{\"hex\":\"");
+    for (size_t i = 0; i < sizeof bytes; i++) snprintf(out + strlen(out), 3, "%02x", bytes[i]);
+    strncat(out, "\"}", sizeof out - strlen(out) - 1);
+    answer(out);
   } else if (strcmp(cmd, "raw-open") == 0) {
     __wasi_fd_t fd = 0;
     __wasi_errno_t e = __wasi_path_open(3, 0, "etc/passwd", 0, 0, 0, 0, &fd);
