@@ -15,6 +15,16 @@ export declare class CancelHandle {
   cancel(): void
 }
 
+/** A long-lived instance behind the JavaScript `WasmInstance`. */
+export declare class NativeInstance {
+  get state(): 'ready' | 'busy' | 'restarting' | 'disabled' | 'disposed'
+  /** Queues a call; its outcome (and live log records) go to the runtime's event function with `id`. */
+  call(id: number, exportName: string, input: string, timeoutMs: number | undefined | null, cancel: CancelHandle | undefined | null, live: boolean): void
+  /** Lifts a disable; the next call starts the instance fresh. */
+  enable(): void
+  dispose(): Promise<void>
+}
+
 /** The native runtime behind the JavaScript `WasmRuntime`. */
 export declare class NativeRuntime {
   /**
@@ -35,6 +45,8 @@ export declare class NativeRuntime {
    * runs.
    */
   execute(id: number, module: WasmModule, input: string, options: NativeExecuteOptions | undefined | null, cancel: CancelHandle | undefined | null, liveLogs: boolean): void
+  /** Starts a long-lived instance of `module`; its state changes go to the event function with `id`. */
+  instantiate(id: number, module: WasmModule, options?: NativeInstanceOptions | undefined | null): Promise<NativeInstantiate>
   /** The JavaScript handler's answer to HTTP hop `id`. */
   httpDone(id: number, response: NativeHttpResponse): void
   stats(): NativeStats
@@ -106,6 +118,19 @@ export interface NativeHttpResponse {
   message?: string
 }
 
+export interface NativeInstanceOptions {
+  limits?: NativeLimits
+  capabilities?: NativeCapabilities
+  activationTimeoutMs?: number
+  restart?: NativeRestartPolicy
+}
+
+/** The result of `instantiate`: the instance, or why there is none. */
+export interface NativeInstantiate {
+  instance?: NativeInstance
+  error?: NativeError
+}
+
 export interface NativeLimits {
   memoryBytes?: number
   stackBytes?: number
@@ -155,10 +180,26 @@ export interface NativePreopen {
   readonly?: boolean
 }
 
+export interface NativeRestartPolicy {
+  maxFailures?: number
+  windowMs?: number
+  backoffMs?: number
+  maxBackoffMs?: number
+  maxTimeouts?: number
+}
+
 export interface NativeRuntimeOptions {
   workerThreads?: number
   cacheDir?: string
   limits?: NativeLimits
+}
+
+/** A state transition of an instance, for its `onStateChange`. */
+export interface NativeStateChange {
+  state: string
+  previous: string
+  reason: string
+  code?: string
 }
 
 export interface NativeStats {

@@ -836,5 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.CancelHandle = nativeBinding.CancelHandle
+module.exports.NativeInstance = nativeBinding.NativeInstance
 module.exports.NativeRuntime = nativeBinding.NativeRuntime
 module.exports.WasmModule = nativeBinding.WasmModule

@@ -265,8 +265,16 @@ function httpBridge(handler) {
 const pending = new Map()
 let nextExecutionId = 1
 
-function complete(id, outcome, record) {
+// State-change listeners of long-lived instances, by instance id.
+const stateListeners = new Map()
+
+function complete(id, outcome, record, change) {
   try {
+    if (change !== null && change !== undefined) {
+      const listener = stateListeners.get(id)
+      if (listener !== undefined) listener(change)
+      return
+    }
     const entry = pending.get(id)
     if (entry === undefined) return
     if (outcome === null || outcome === undefined) {
@@ -280,6 +288,123 @@ function complete(id, outcome, record) {
     entry.resolve(outcome)
   } catch {
     // Must never throw: this runs as a threadsafe-function callback.
+  }
+}
+
+/**
+ * Starts one native execution or call and settles with its result: registers it for its events,
+ * keeps the process alive while it runs, bridges the AbortSignal, and turns a failure into a
+ * WasmError carrying the metrics and logs collected so far.
+ */
+async function runNative(state, opts, sink, start) {
+  let cancel
+  let onAbort
+  if (opts.signal) {
+    if (opts.signal.aborted) {
+      throw new WasmError('the execution was cancelled by its AbortSignal before it started', 'ERR_WASM_CANCELLED')
+    }
+    cancel = new CancelHandle()
+    onAbort = () => cancel.cancel()
+    opts.signal.addEventListener('abort', onAbort, { once: true })
+  }
+  const id = nextExecutionId++
+  const listeners = { onLog: opts.onLog, sink, label: opts.label }
+  const settled = new Promise((resolve) => pending.set(id, { resolve, owner: state, ...listeners }))
+  if (state.inFlight++ === 0) state.native.setKeepAlive(true)
+  let outcome
+  try {
+    start(id, cancel, Boolean(opts.onLog || sink))
+    outcome = await settled
+  } catch (e) {
+    if (pending.delete(id) && --state.inFlight === 0) state.native.setKeepAlive(false)
+    throw e instanceof WasmError ? e : new WasmError(`the call failed: ${e.message}`, 'ERR_WASM_HOST', { cause: e })
+  } finally {
+    if (onAbort) opts.signal.removeEventListener('abort', onAbort)
+  }
+  if (outcome.failure) throw failureToError(outcome.failure, outcome)
+  const result = {
+    success: outcome.success,
+    output: outcome.output === undefined || outcome.output === null ? undefined : JSON.parse(outcome.output),
+    latencyMs: outcome.latencyMs,
+    metrics: outcome.metrics,
+    logs: outcome.logs,
+  }
+  if (!outcome.success) result.error = outcome.error
+  return result
+}
+
+// Per-operation call timeouts of long-lived instances, in the spirit of an IDE's extension host.
+const DEFAULT_OPERATION_TIMEOUTS = Object.freeze({
+  activation: 10_000,
+  deactivation: 5_000,
+  command: 30_000,
+  completion: 2_000,
+  hover: 500,
+})
+
+class WasmInstance {
+  #native
+  #id
+  #state
+  #sink
+  #defaults
+
+  constructor(native, id, state, sink, defaults) {
+    this.#native = native
+    this.#id = id
+    this.#state = state
+    this.#sink = sink
+    this.#defaults = defaults
+  }
+
+  /** 'ready' | 'busy' | 'restarting' | 'disabled' | 'disposed' */
+  get state() {
+    return this.#native.state
+  }
+
+  /** Per-operation timeouts in force (ms). */
+  get timeouts() {
+    return { ...this.#defaults.timeouts }
+  }
+
+  /**
+   * Calls `exportName` (a core export `() -> i32 | ()`, or a component export
+   * `func(input: string) -> result<string, string>`) with `input` as JSON.
+   * @param {string} exportName
+   * @param {unknown} [input]
+   * @param {import('./index').CallOptions} [options]
+   */
+  async call(exportName, input, options) {
+    if (typeof exportName !== 'string') throw argType('exportName', 'of type string', exportName)
+    checkObject('options', options, ['timeoutMs', 'operation', 'signal', 'onLog'])
+    const o = options || {}
+    checkType('options.timeoutMs', o.timeoutMs, 'number')
+    checkType('options.operation', o.operation, 'string')
+    checkType('options.onLog', o.onLog, 'function')
+    if (o.signal !== undefined && !isAbortSignal(o.signal)) throw argType('options.signal', 'an AbortSignal', o.signal)
+    let timeoutMs = o.timeoutMs
+    if (timeoutMs === undefined && o.operation !== undefined) {
+      timeoutMs = this.#defaults.timeouts[o.operation]
+      if (timeoutMs === undefined) {
+        throw argValue('options.operation', `unknown operation "${o.operation}"; known: ${Object.keys(this.#defaults.timeouts).join(', ')}`)
+      }
+    }
+    const inputJson = toInputJson(input)
+    const opts = { signal: o.signal, onLog: o.onLog || this.#defaults.onLog, label: this.#defaults.label }
+    return runNative(this.#state, opts, this.#sink, (id, cancel, live) =>
+      this.#native.call(id, exportName, inputJson, timeoutMs, cancel, live),
+    )
+  }
+
+  /** Re-enables a disabled instance; the next call starts it fresh. */
+  enable() {
+    this.#native.enable()
+  }
+
+  /** Settles queued calls with ERR_WASM_CLOSED after the running one, and frees the instance. */
+  async dispose() {
+    await this.#native.dispose()
+    stateListeners.delete(this.#id)
   }
 }
 
@@ -354,41 +479,51 @@ class WasmRuntime {
     if (!(module instanceof WasmModule)) throw argType('module', 'a WasmModule returned by loadModule', module)
     const opts = checkExecuteOptions(options)
     const inputJson = toInputJson(input)
-    let cancel
-    let onAbort
-    if (opts.signal) {
-      if (opts.signal.aborted) {
-        throw new WasmError('the execution was cancelled by its AbortSignal before it started', 'ERR_WASM_CANCELLED')
-      }
-      cancel = new CancelHandle()
-      onAbort = () => cancel.cancel()
-      opts.signal.addEventListener('abort', onAbort, { once: true })
+    return runNative(this.#state, opts, this.#log, (id, cancel, live) => this.#native.execute(id, module, inputJson, opts.native, cancel, live))
+  }
+
+  /**
+   * A long-lived instance: one store kept between calls; calls run one at a time, in order.
+   * @param {WasmModule} module
+   * @param {import('./index').InstanceOptions} [options]
+   */
+  async instantiate(module, options) {
+    if (!(module instanceof WasmModule)) throw argType('module', 'a WasmModule returned by loadModule', module)
+    checkObject('options', options, ['limits', 'capabilities', 'signal', 'onLog', 'label', 'timeouts', 'restart', 'onStateChange'])
+    const o = options || {}
+    checkType('options.onLog', o.onLog, 'function')
+    checkType('options.label', o.label, 'string')
+    checkType('options.onStateChange', o.onStateChange, 'function')
+    if (o.signal !== undefined && !isAbortSignal(o.signal)) throw argType('options.signal', 'an AbortSignal', o.signal)
+    const timeouts = { ...DEFAULT_OPERATION_TIMEOUTS }
+    if (checkObject('options.timeouts', o.timeouts, Object.keys(o.timeouts || {})) !== undefined) {
+      for (const [name, ms] of Object.entries(o.timeouts)) timeouts[name] = checkType(`options.timeouts.${name}`, ms, 'number')
     }
+    const restart = checkObject('options.restart', o.restart, ['maxFailures', 'windowMs', 'backoffMs', 'maxBackoffMs', 'maxTimeouts'])
+    if (restart) for (const [k, v] of Object.entries(restart)) checkType(`options.restart.${k}`, v, 'number')
+    if (o.signal && o.signal.aborted) throw new WasmError('instantiation was cancelled by its AbortSignal before it started', 'ERR_WASM_CANCELLED')
     const id = nextExecutionId++
-    const state = this.#state
-    const listeners = { onLog: opts.onLog, sink: this.#log, label: opts.label }
-    const settled = new Promise((resolve) => pending.set(id, { resolve, owner: state, ...listeners }))
-    if (state.inFlight++ === 0) state.native.setKeepAlive(true)
-    let outcome
-    try {
-      this.#native.execute(id, module, inputJson, opts.native, cancel, Boolean(opts.onLog || this.#log))
-      outcome = await settled
-    } catch (e) {
-      if (pending.delete(id) && --state.inFlight === 0) state.native.setKeepAlive(false)
-      throw e instanceof WasmError ? e : new WasmError(`executeProbe failed: ${e.message}`, 'ERR_WASM_HOST', { cause: e })
-    } finally {
-      if (onAbort) opts.signal.removeEventListener('abort', onAbort)
+    if (o.onStateChange) {
+      const user = o.onStateChange
+      stateListeners.set(id, (change) => {
+        try {
+          user(change)
+        } catch {
+          // A throwing listener must not disturb the instance.
+        }
+      })
     }
-    if (outcome.failure) throw failureToError(outcome.failure, outcome)
-    const result = {
-      success: outcome.success,
-      output: outcome.output === undefined || outcome.output === null ? undefined : JSON.parse(outcome.output),
-      latencyMs: outcome.latencyMs,
-      metrics: outcome.metrics,
-      logs: outcome.logs,
+    const made = await this.#native.instantiate(id, module, {
+      limits: checkLimits('options.limits', o.limits),
+      capabilities: checkCapabilities(o.capabilities),
+      activationTimeoutMs: timeouts.activation,
+      restart,
+    })
+    if (made.error) {
+      stateListeners.delete(id)
+      throw failureToError(made.error)
     }
-    if (!outcome.success) result.error = outcome.error
-    return result
+    return new WasmInstance(made.instance, id, this.#state, this.#log, { onLog: o.onLog, label: o.label, timeouts })
   }
 
   /** @returns {import('./index').RuntimeStats} */
@@ -402,4 +537,4 @@ class WasmRuntime {
   }
 }
 
-module.exports = { WasmRuntime, WasmModule, WasmError }
+module.exports = { WasmRuntime, WasmModule, WasmInstance, WasmError }

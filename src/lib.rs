@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod exec;
 pub mod host;
+pub mod instance;
 pub mod limits;
 pub mod module;
 pub mod runtime;

@@ -9,6 +9,7 @@ use crate::exec::state::{StopReason, StopSignal};
 use crate::exec::{ExecOutcome, ExecRequest, Metrics, QueuedGuard, execute};
 use crate::host::http::HttpTransport;
 use crate::host::log::LiveLogs;
+use crate::instance::{self, InstanceHandle, RestartPolicy, StateListener};
 use crate::limits::{Limits, LimitsPatch};
 use crate::module::{GuestSource, LoadedModule, load};
 use futures::FutureExt;
@@ -112,6 +113,23 @@ pub struct ExecOptions {
   pub stop: Option<Arc<StopSignal>>,
   /// Receives each log record as the guest writes it.
   pub live_logs: Option<LiveLogs>,
+}
+
+/// Options of one call on a long-lived instance.
+#[derive(Default)]
+pub struct CallOptions {
+  /// Overrides the instance's `limits.timeoutMs` for this call.
+  pub timeout_ms: Option<f64>,
+  pub stop: Option<Arc<StopSignal>>,
+  pub live_logs: Option<LiveLogs>,
+}
+
+/// A long-lived instance with what its calls inherit.
+pub struct LongLived {
+  pub handle: InstanceHandle,
+  limits: Limits,
+  capabilities: Arc<Capabilities>,
+  pub module: Arc<LoadedModule>,
 }
 
 /// An execution whose options were validated; nothing has run yet.
@@ -235,6 +253,12 @@ impl Runtime {
     input: String,
     options: ExecOptions,
   ) -> Result<Prepared, ProbeError> {
+    let request = self.request(&module, input, options)?;
+    Ok(Prepared { module, request })
+  }
+
+  /// Validates a caller's options into a request (nothing runs).
+  fn request(&self, module: &LoadedModule, input: String, options: ExecOptions) -> Result<ExecRequest, ProbeError> {
     if module.runtime_id != self.id {
       return Err(ProbeError::new(
         ErrorCode::InvalidArgType,
@@ -247,18 +271,129 @@ impl Runtime {
     if export.is_empty() {
       return Err(ProbeError::invalid_value("options.export", "must not be empty"));
     }
-    Ok(Prepared {
-      module,
-      request: ExecRequest {
-        export,
-        input: input.into(),
+    Ok(ExecRequest {
+      export,
+      input: input.into(),
+      limits,
+      capabilities,
+      stop: options.stop.unwrap_or_default(),
+      transport: self.http_transport.clone(),
+      live_logs: options.live_logs,
+    })
+  }
+
+  /// Registers an execution (so that `close()` stops and awaits it) unless the runtime is closed.
+  fn register(&self, stop: &Arc<StopSignal>) -> Result<u64, ProbeError> {
+    let mut in_flight = self.shared.lock();
+    if in_flight.closed {
+      return Err(ProbeError::closed());
+    }
+    in_flight.next += 1;
+    let key = in_flight.next;
+    in_flight.stops.insert(key, stop.clone());
+    Ok(key)
+  }
+
+  /// Starts a long-lived instance of `module`: its store is built now, within the activation
+  /// budget `options.limits.timeoutMs`; `options.limits` and `capabilities` then apply to every
+  /// call. `listener` hears every state change.
+  pub async fn instantiate(
+    &self,
+    module: Arc<LoadedModule>,
+    options: ExecOptions,
+    activation_timeout_ms: Option<f64>,
+    policy: RestartPolicy,
+    listener: Option<StateListener>,
+  ) -> Result<LongLived, ProbeError> {
+    self.check_open()?;
+    let mut first = self.request(&module, "null".into(), options)?;
+    let limits = first.limits;
+    if let Some(ms) = activation_timeout_ms {
+      let patch = LimitsPatch {
+        timeout_ms: Some(ms),
+        ..Default::default()
+      };
+      first.limits = first.limits.patched(&patch, "options.timeouts.activation")?;
+    }
+    let class = StackClass::for_bytes(first.limits.stack_bytes);
+    let artifact = if module.has_artifact(class) {
+      module.artifact(class)?
+    } else {
+      let m = module.clone();
+      self
+        .handle
+        .spawn_blocking(move || m.artifact(class))
+        .await
+        .map_err(|e| ProbeError::new(ErrorCode::Host, format!("preparing the guest failed: {e}")))??
+    };
+    let key = self.register(&first.stop)?;
+    let started = {
+      let pool = self.handle.clone();
+      let first_stop = first.stop.clone();
+      let capabilities = first.capabilities.clone();
+      let handle = AssertUnwindSafe(instance::start(artifact, first, policy, listener, &pool))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+          Err(ProbeError::new(
+            ErrorCode::Host,
+            "internal error: starting the instance panicked",
+          ))
+        });
+      drop(first_stop);
+      handle.map(|handle| LongLived {
+        handle,
         limits,
         capabilities,
-        stop: options.stop.unwrap_or_default(),
-        transport: self.http_transport.clone(),
-        live_logs: options.live_logs,
-      },
-    })
+        module,
+      })
+    };
+    self.shared.finish(key);
+    started
+  }
+
+  /// Queues a call on a long-lived instance; `done` gets its outcome exactly once.
+  pub fn call<F>(&self, instance: &LongLived, export: String, input: String, options: CallOptions, done: F)
+  where
+    F: FnOnce(ExecOutcome) + Send + 'static,
+  {
+    let started = Instant::now();
+    let mut limits = instance.limits;
+    if let Some(ms) = options.timeout_ms {
+      let patch = LimitsPatch {
+        timeout_ms: Some(ms),
+        ..Default::default()
+      };
+      match limits.patched(&patch, "options") {
+        Ok(l) => limits = l,
+        Err(e) => return done(failed_outcome(e, started)),
+      }
+    }
+    if export.is_empty() {
+      return done(failed_outcome(
+        ProbeError::invalid_value("exportName", "must not be empty"),
+        started,
+      ));
+    }
+    let request = ExecRequest {
+      export,
+      input: input.into(),
+      limits,
+      capabilities: instance.capabilities.clone(),
+      stop: options.stop.unwrap_or_default(),
+      transport: self.http_transport.clone(),
+      live_logs: options.live_logs,
+    };
+    let key = match self.register(&request.stop) {
+      Ok(key) => key,
+      Err(e) => return done(failed_outcome(e, started)),
+    };
+    self.shared.counters.executions.fetch_add(1, Ordering::Relaxed);
+    let shared = self.shared.clone();
+    instance.handle.call(request, move |outcome| {
+      shared.finish(key);
+      done(outcome);
+    });
   }
 
   /// Starts a prepared execution on this runtime's pool; `done` gets its outcome exactly once,
@@ -272,17 +407,9 @@ impl Runtime {
       done: Some(done),
       started,
     };
-    let key = {
-      let mut in_flight = self.shared.lock();
-      if in_flight.closed {
-        drop(in_flight);
-        completion.complete(failed_outcome(ProbeError::closed(), started));
-        return;
-      }
-      in_flight.next += 1;
-      let key = in_flight.next;
-      in_flight.stops.insert(key, prepared.request.stop.clone());
-      key
+    let key = match self.register(&prepared.request.stop) {
+      Ok(key) => key,
+      Err(e) => return completion.complete(failed_outcome(e, started)),
     };
     self.shared.counters.executions.fetch_add(1, Ordering::Relaxed);
     let queued = QueuedGuard::new(self.shared.queued.clone());

@@ -6,16 +6,16 @@
 
 mod convert;
 mod http;
+mod instance;
 
 use crate::error::{ErrorCode, ProbeError};
 use crate::exec::state::{StopReason, StopSignal};
-use crate::host::log::{LiveLogs, LogRecord};
 use crate::module::{GuestSource, LoadedModule};
 use crate::runtime::{ExecOptions, Runtime, RuntimeConfig};
 use convert::{NativeError, NativeExecuteOptions, NativeLogRecord, NativeOutcome, NativeRuntimeOptions, NativeStats};
 use futures::FutureExt;
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -103,15 +103,21 @@ impl Default for CancelHandle {
   }
 }
 
-/// An event of one execution, for JavaScript: `(id, outcome, null)` when it finished, or
-/// `(id, null, record)` for a log record written while it runs.
-type Event = FnArgs<(f64, Option<NativeOutcome>, Option<NativeLogRecord>)>;
+/// An event for JavaScript: `(id, outcome)` when an execution or call finished, `(id, null,
+/// record)` for a log record written while it runs, `(id, null, null, change)` when a long-lived
+/// instance changed state.
+type Event = FnArgs<(
+  f64,
+  Option<NativeOutcome>,
+  Option<NativeLogRecord>,
+  Option<instance::NativeStateChange>,
+)>;
 
 /// Where execution events go: one JavaScript function per runtime, on the JS thread. One
 /// long-lived threadsafe function instead of a promise per call keeps the round trip to a single
 /// hop each way; events that arrive together are delivered in one turn of the event loop; and
 /// being one queue, it delivers an execution's log records in order and before its outcome.
-type Completions = ThreadsafeFunction<Event, (), Event, Status, false>;
+pub(crate) type Completions = ThreadsafeFunction<Event, (), Event, Status, false>;
 
 /// The native runtime behind the JavaScript `WasmRuntime`.
 #[napi]
@@ -229,20 +235,8 @@ impl NativeRuntime {
     live_logs: bool,
   ) {
     let options = options.unwrap_or_default();
-    let events = self.completions.clone();
-    let live_logs: Option<LiveLogs> = live_logs.then(|| {
-      let events = self.completions.clone();
-      Arc::new(move |record: &LogRecord| {
-        let record = NativeLogRecord::from(record.clone());
-        events.call((id, None, Some(record)).into(), ThreadsafeFunctionCallMode::NonBlocking);
-      }) as LiveLogs
-    });
-    let deliver = move |outcome: NativeOutcome| {
-      events.call(
-        (id, Some(outcome), None).into(),
-        ThreadsafeFunctionCallMode::NonBlocking,
-      );
-    };
+    let live_logs = live_logs.then(|| instance::live_logs(&self.completions, id));
+    let deliver = instance::deliver(&self.completions, id);
     let request = ExecOptions {
       export: options.export,
       limits: options.limits.map(Into::into).unwrap_or_default(),
@@ -254,6 +248,18 @@ impl NativeRuntime {
       Ok(prepared) => self.core.submit(prepared, move |outcome| deliver(outcome.into())),
       Err(e) => deliver(NativeOutcome::rejected(e)),
     }
+  }
+
+  /// Starts a long-lived instance of `module`; its state changes go to the event function with `id`.
+  #[napi(catch_unwind, ts_return_type = "Promise<NativeInstantiate>")]
+  pub fn instantiate<'env>(
+    &self,
+    env: &'env Env,
+    id: f64,
+    module: &WasmModule,
+    options: Option<instance::NativeInstanceOptions>,
+  ) -> Result<PromiseRaw<'env, instance::NativeInstantiate>> {
+    instance::instantiate(env, &self.core, &self.completions, id, module, options)
   }
 
   /// The JavaScript handler's answer to HTTP hop `id`.

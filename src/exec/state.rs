@@ -149,6 +149,28 @@ pub struct ExecState {
 }
 
 impl ExecState {
+  /// The state of a store about to run `req`, with `deadline` for its (first) call.
+  pub fn new(req: &crate::exec::ExecRequest, logs: Logs, deadline: Instant) -> ExecState {
+    ExecState {
+      limiter: MemoryLimiter::new(req.limits.memory_bytes, req.limits.table_elements),
+      input: req.input.clone(),
+      output: None,
+      failure: None,
+      last_result: Vec::new(),
+      logs,
+      host_calls: 0,
+      deadline,
+      stop: req.stop.clone(),
+      host_fault: None,
+      capabilities: req.capabilities.clone(),
+      http: HttpContext {
+        grant: req.capabilities.http.clone(),
+        transport: req.transport.clone(),
+        deadline,
+      },
+    }
+  }
+
   /// The reason to stop the guest now, if any: an outside stop, or the deadline.
   pub fn stop_reason(&self) -> Option<StopReason> {
     self.stop.reason().or_else(|| {

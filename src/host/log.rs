@@ -156,6 +156,14 @@ impl LogBook {
     } = partial;
   }
 
+  /// Empties the book for the next call of a long-lived instance, with that call's listener.
+  pub fn reset(&mut self, live: Option<LiveLogs>) {
+    *self = LogBook {
+      live,
+      ..LogBook::default()
+    };
+  }
+
   /// Flushes unterminated stdout/stderr lines and reports what was dropped; returns every record.
   pub fn finish(&mut self) -> Vec<LogRecord> {
     for source in [Source::Stdout, Source::Stderr] {

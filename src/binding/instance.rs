@@ -1,0 +1,202 @@
+//! The napi side of long-lived instances: `NativeRuntime.instantiate` and `NativeInstance`.
+
+use super::convert::{NativeCapabilities, NativeError, NativeLimits, NativeLogRecord, NativeOutcome};
+use super::{CancelHandle, Completions, WasmModule, panic_error};
+use crate::host::log::{LiveLogs, LogRecord};
+use crate::instance::{RestartPolicy, RestartPolicyPatch, StateChange, StateListener};
+use crate::runtime::{CallOptions, ExecOptions, LongLived, Runtime};
+use futures::FutureExt;
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
+use napi_derive::napi;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+#[napi(object)]
+#[derive(Default)]
+pub struct NativeRestartPolicy {
+  pub max_failures: Option<f64>,
+  pub window_ms: Option<f64>,
+  pub backoff_ms: Option<f64>,
+  pub max_backoff_ms: Option<f64>,
+  pub max_timeouts: Option<f64>,
+}
+
+#[napi(object)]
+#[derive(Default)]
+pub struct NativeInstanceOptions {
+  pub limits: Option<NativeLimits>,
+  pub capabilities: Option<NativeCapabilities>,
+  pub activation_timeout_ms: Option<f64>,
+  pub restart: Option<NativeRestartPolicy>,
+}
+
+/// A state transition of an instance, for its `onStateChange`.
+#[napi(object, object_from_js = false)]
+pub struct NativeStateChange {
+  pub state: String,
+  pub previous: String,
+  pub reason: String,
+  pub code: Option<String>,
+}
+
+impl From<&StateChange> for NativeStateChange {
+  fn from(c: &StateChange) -> Self {
+    NativeStateChange {
+      state: c.state.as_str().to_string(),
+      previous: c.previous.as_str().to_string(),
+      reason: c.reason.clone(),
+      code: c.code.map(|c| c.as_str().to_string()),
+    }
+  }
+}
+
+/// The result of `instantiate`: the instance, or why there is none.
+#[napi(object, object_from_js = false)]
+pub struct NativeInstantiate {
+  pub instance: Option<NativeInstance>,
+  pub error: Option<NativeError>,
+}
+
+/// Sends a log record of execution `id` to JavaScript, live.
+pub fn live_logs(events: &Arc<Completions>, id: f64) -> LiveLogs {
+  let events = events.clone();
+  Arc::new(move |record: &LogRecord| {
+    let record = NativeLogRecord::from(record.clone());
+    events.call(
+      (id, None, Some(record), None).into(),
+      ThreadsafeFunctionCallMode::NonBlocking,
+    );
+  })
+}
+
+/// Sends an execution's outcome to JavaScript.
+pub fn deliver(events: &Arc<Completions>, id: f64) -> impl FnOnce(NativeOutcome) + Send + 'static {
+  let events = events.clone();
+  move |outcome| {
+    events.call(
+      (id, Some(outcome), None, None).into(),
+      ThreadsafeFunctionCallMode::NonBlocking,
+    );
+  }
+}
+
+pub fn instantiate<'env>(
+  env: &'env Env,
+  core: &Arc<Runtime>,
+  events: &Arc<Completions>,
+  id: f64,
+  module: &WasmModule,
+  options: Option<NativeInstanceOptions>,
+) -> Result<PromiseRaw<'env, NativeInstantiate>> {
+  let options = options.unwrap_or_default();
+  let restart = options.restart.unwrap_or_default();
+  let patch = RestartPolicyPatch {
+    max_failures: restart.max_failures,
+    window_ms: restart.window_ms,
+    backoff_ms: restart.backoff_ms,
+    max_backoff_ms: restart.max_backoff_ms,
+    max_timeouts: restart.max_timeouts,
+  };
+  let listener: StateListener = {
+    let events = events.clone();
+    Arc::new(move |change: &StateChange| {
+      events.call(
+        (id, None, None, Some(NativeStateChange::from(change))).into(),
+        ThreadsafeFunctionCallMode::NonBlocking,
+      );
+    })
+  };
+  let request = ExecOptions {
+    export: None,
+    limits: options.limits.map(Into::into).unwrap_or_default(),
+    capabilities: options.capabilities.map(Into::into).unwrap_or_default(),
+    stop: None,
+    live_logs: None,
+  };
+  let core = core.clone();
+  let events = events.clone();
+  let module = module.inner.clone();
+  let activation = options.activation_timeout_ms;
+  env.spawn_future(async move {
+    let started = async {
+      let policy = RestartPolicy::from_patch(&patch)?;
+      core
+        .instantiate(module, request, activation, policy, Some(listener))
+        .await
+    };
+    let started = AssertUnwindSafe(started)
+      .catch_unwind()
+      .await
+      .unwrap_or_else(|_| Err(panic_error("instantiating")));
+    Ok(match started {
+      Ok(inner) => NativeInstantiate {
+        instance: Some(NativeInstance {
+          core,
+          inner: Arc::new(inner),
+          events,
+        }),
+        error: None,
+      },
+      Err(e) => NativeInstantiate {
+        instance: None,
+        error: Some(e.into()),
+      },
+    })
+  })
+}
+
+/// A long-lived instance behind the JavaScript `WasmInstance`.
+#[napi]
+pub struct NativeInstance {
+  core: Arc<Runtime>,
+  inner: Arc<LongLived>,
+  events: Arc<Completions>,
+}
+
+#[napi]
+impl NativeInstance {
+  #[napi(getter, ts_return_type = "'ready' | 'busy' | 'restarting' | 'disabled' | 'disposed'")]
+  pub fn state(&self) -> &'static str {
+    self.inner.handle.state().as_str()
+  }
+
+  /// Queues a call; its outcome (and live log records) go to the runtime's event function with `id`.
+  #[napi(catch_unwind)]
+  pub fn call(
+    &self,
+    id: f64,
+    export_name: String,
+    input: String,
+    timeout_ms: Option<f64>,
+    cancel: Option<&CancelHandle>,
+    live: bool,
+  ) {
+    let options = CallOptions {
+      timeout_ms,
+      stop: cancel.map(|c| c.signal.clone()),
+      live_logs: live.then(|| live_logs(&self.events, id)),
+    };
+    let deliver = deliver(&self.events, id);
+    self
+      .core
+      .call(&self.inner, export_name, input, options, move |outcome| {
+        deliver(outcome.into())
+      });
+  }
+
+  /// Lifts a disable; the next call starts the instance fresh.
+  #[napi(catch_unwind)]
+  pub fn enable(&self) {
+    self.inner.handle.enable();
+  }
+
+  #[napi(catch_unwind, ts_return_type = "Promise<void>")]
+  pub fn dispose<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+    let inner = self.inner.clone();
+    env.spawn_future(async move {
+      let _ = AssertUnwindSafe(inner.handle.dispose()).catch_unwind().await;
+      Ok(())
+    })
+  }
+}

@@ -1,0 +1,505 @@
+//! Long-lived instances, the extension model: one store kept between calls, calls run one at a
+//! time in order by an actor task, and a crash policy.
+//!
+//! Crash policy. A call that traps, overflows its stack, hits a memory, fuel or time limit (or is
+//! cancelled mid-run) rejects with its code, and the instance is rebuilt fresh before the next
+//! call — its state is gone. Rebuilds back off exponentially while failures continue. Failures
+//! within a window disable the instance: further calls reject `ERR_WASM_INSTANCE_DISABLED` until
+//! it is re-enabled or disposed. Timeouts escalate on their own: the first is a warning, the
+//! second terminates (rebuilds) with that reason, the third disables. A guest's own failure
+//! (`success: false`), bad output or a missing export is not a crash: the instance stays.
+
+use crate::engine::engines;
+use crate::error::{ErrorCode, ProbeError};
+use crate::exec::guest::{CallSetup, LiveGuest, check_export};
+use crate::exec::outcome::{GuestAnswer, stop_error};
+use crate::exec::state::{ExecState, StopReason};
+use crate::exec::{ExecOutcome, ExecRequest, Metrics, bounded};
+use crate::host::log::Logs;
+use crate::module::Artifact;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RestartPolicy {
+  /// Crashes within `window` that disable the instance.
+  pub max_failures: u32,
+  pub window: Duration,
+  /// Wait before the first rebuild after a crash; doubles per consecutive crash.
+  pub backoff: Duration,
+  pub max_backoff: Duration,
+  /// Timeouts within `window` that disable the instance (1: warning, 2: terminated, 3: disabled).
+  pub max_timeouts: u32,
+}
+
+/// A restart policy as a caller wrote it (numbers as JavaScript gave them).
+#[derive(Debug, Clone, Default)]
+pub struct RestartPolicyPatch {
+  pub max_failures: Option<f64>,
+  pub window_ms: Option<f64>,
+  pub backoff_ms: Option<f64>,
+  pub max_backoff_ms: Option<f64>,
+  pub max_timeouts: Option<f64>,
+}
+
+impl RestartPolicy {
+  pub fn from_patch(patch: &RestartPolicyPatch) -> Result<RestartPolicy, ProbeError> {
+    let mut p = RestartPolicy::default();
+    let count = |name: &str, v: f64| {
+      if v.fract() == 0.0 && (1.0..=1000.0).contains(&v) {
+        Ok(v as u32)
+      } else {
+        Err(ProbeError::invalid_value(
+          &format!("options.restart.{name}"),
+          format!("must be a whole number from 1 to 1000, received {v}"),
+        ))
+      }
+    };
+    let millis = |name: &str, v: f64| {
+      if v.is_finite() && (0.0..=86_400_000.0).contains(&v) {
+        Ok(Duration::from_secs_f64(v / 1000.0))
+      } else {
+        Err(ProbeError::invalid_value(
+          &format!("options.restart.{name}"),
+          format!("must be a number of milliseconds from 0 to 86400000, received {v}"),
+        ))
+      }
+    };
+    if let Some(v) = patch.max_failures {
+      p.max_failures = count("maxFailures", v)?;
+    }
+    if let Some(v) = patch.max_timeouts {
+      p.max_timeouts = count("maxTimeouts", v)?;
+    }
+    if let Some(v) = patch.window_ms {
+      p.window = millis("windowMs", v)?;
+    }
+    if let Some(v) = patch.backoff_ms {
+      p.backoff = millis("backoffMs", v)?;
+    }
+    if let Some(v) = patch.max_backoff_ms {
+      p.max_backoff = millis("maxBackoffMs", v)?;
+    }
+    Ok(p)
+  }
+}
+
+impl Default for RestartPolicy {
+  fn default() -> Self {
+    RestartPolicy {
+      max_failures: 5,
+      window: Duration::from_secs(60),
+      backoff: Duration::from_millis(100),
+      max_backoff: Duration::from_secs(5),
+      max_timeouts: 3,
+    }
+  }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceState {
+  Ready,
+  Busy,
+  Restarting,
+  Disabled,
+  Disposed,
+}
+
+impl InstanceState {
+  pub fn as_str(self) -> &'static str {
+    match self {
+      InstanceState::Ready => "ready",
+      InstanceState::Busy => "busy",
+      InstanceState::Restarting => "restarting",
+      InstanceState::Disabled => "disabled",
+      InstanceState::Disposed => "disposed",
+    }
+  }
+}
+
+/// A transition, with why it happened. Ready ⇄ busy around every call is not reported (read
+/// `state` for it); everything else is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateChange {
+  pub state: InstanceState,
+  pub previous: InstanceState,
+  pub reason: String,
+  pub code: Option<ErrorCode>,
+}
+
+pub type StateListener = Arc<dyn Fn(&StateChange) + Send + Sync>;
+
+struct Shared {
+  state: Mutex<InstanceState>,
+  listener: Option<StateListener>,
+}
+
+impl Shared {
+  fn get(&self) -> InstanceState {
+    *self.state.lock().unwrap_or_else(|p| p.into_inner())
+  }
+
+  fn set(&self, state: InstanceState, reason: impl Into<String>, code: Option<ErrorCode>) {
+    let previous = std::mem::replace(&mut *self.state.lock().unwrap_or_else(|p| p.into_inner()), state);
+    let quiet = matches!(
+      (previous, state),
+      (InstanceState::Ready, InstanceState::Busy) | (InstanceState::Busy, InstanceState::Ready)
+    );
+    if let Some(listener) = &self.listener
+      && !quiet
+    {
+      listener(&StateChange {
+        state,
+        previous,
+        reason: reason.into(),
+        code,
+      });
+    }
+  }
+}
+
+type Done = Box<dyn FnOnce(ExecOutcome) + Send>;
+
+enum Job {
+  Call {
+    request: ExecRequest,
+    submitted: Instant,
+    done: Done,
+  },
+  Enable,
+  Dispose(oneshot::Sender<()>),
+}
+
+/// Settles a call exactly once, with `ERR_WASM_CLOSED` if it is dropped unanswered.
+struct Reply {
+  done: Option<Done>,
+  submitted: Instant,
+}
+
+impl Reply {
+  fn send(mut self, result: Result<GuestAnswer, ProbeError>, metrics: Metrics, logs: &Logs) {
+    if let Some(done) = self.done.take() {
+      done(ExecOutcome {
+        result,
+        latency_ms: self.submitted.elapsed().as_secs_f64() * 1000.0,
+        metrics,
+        logs: logs.book().finish(),
+      });
+    }
+  }
+}
+
+impl Drop for Reply {
+  fn drop(&mut self) {
+    if let Some(done) = self.done.take() {
+      done(ExecOutcome {
+        result: Err(ProbeError::new(
+          ErrorCode::Closed,
+          "the instance was disposed or its runtime closed",
+        )),
+        latency_ms: self.submitted.elapsed().as_secs_f64() * 1000.0,
+        metrics: Metrics::default(),
+        logs: Vec::new(),
+      });
+    }
+  }
+}
+
+/// The handle on a long-lived instance.
+pub struct InstanceHandle {
+  shared: Arc<Shared>,
+  jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl InstanceHandle {
+  pub fn state(&self) -> InstanceState {
+    self.shared.get()
+  }
+
+  /// Queues a call; `done` gets its outcome exactly once.
+  pub fn call(&self, request: ExecRequest, done: impl FnOnce(ExecOutcome) + Send + 'static) {
+    let submitted = Instant::now();
+    let job = Job::Call {
+      request,
+      submitted,
+      done: Box::new(done),
+    };
+    if let Err(mpsc::error::SendError(Job::Call { done, .. })) = self.jobs.send(job) {
+      drop(Reply {
+        done: Some(done),
+        submitted,
+      });
+    }
+  }
+
+  /// Lifts a disable: the next call rebuilds the instance.
+  pub fn enable(&self) {
+    let _ = self.jobs.send(Job::Enable);
+  }
+
+  /// Settles queued calls with `ERR_WASM_CLOSED` after the running one, and frees the store.
+  pub async fn dispose(&self) {
+    let (tx, rx) = oneshot::channel();
+    if self.jobs.send(Job::Dispose(tx)).is_ok() {
+      let _ = rx.await;
+    }
+  }
+}
+
+struct Actor {
+  artifact: Arc<Artifact>,
+  live: Option<LiveGuest>,
+  logs: Logs,
+  policy: RestartPolicy,
+  failures: VecDeque<Instant>,
+  timeouts: VecDeque<Instant>,
+  consecutive: u32,
+  restart_at: Option<Instant>,
+  shared: Arc<Shared>,
+  _permit: OwnedSemaphorePermit,
+}
+
+fn is_crash(code: ErrorCode) -> bool {
+  matches!(
+    code,
+    ErrorCode::Trap
+      | ErrorCode::StackOverflow
+      | ErrorCode::MemoryLimit
+      | ErrorCode::FuelExhausted
+      | ErrorCode::Timeout
+      | ErrorCode::Cancelled
+      | ErrorCode::Host
+  )
+}
+
+/// Starts an instance: builds its store now (so that link, memory or start-up failures surface
+/// at once), then serves calls on `pool` until disposed.
+pub async fn start(
+  artifact: Arc<Artifact>,
+  first: ExecRequest,
+  policy: RestartPolicy,
+  listener: Option<StateListener>,
+  pool: &tokio::runtime::Handle,
+) -> Result<InstanceHandle, ProbeError> {
+  let permit = engines()
+    .store_permits
+    .clone()
+    .acquire_owned()
+    .await
+    .map_err(|_| ProbeError::closed())?;
+  let logs = Logs::new(None);
+  let deadline = Instant::now() + first.limits.timeout;
+  let mut metrics = Metrics::default();
+  let live = {
+    let _ticking = engines().ticker.activate();
+    let exec = ExecState::new(&first, logs.clone(), deadline);
+    let started = LiveGuest::start(&artifact, exec, &first.limits, &mut metrics);
+    bounded(started, deadline, &first.stop, &first.limits).await?
+  };
+  let shared = Arc::new(Shared {
+    state: Mutex::new(InstanceState::Ready),
+    listener,
+  });
+  let (jobs, rx) = mpsc::unbounded_channel();
+  let actor = Actor {
+    artifact,
+    live: Some(live),
+    logs,
+    policy,
+    failures: VecDeque::new(),
+    timeouts: VecDeque::new(),
+    consecutive: 0,
+    restart_at: None,
+    shared: shared.clone(),
+    _permit: permit,
+  };
+  pool.spawn(actor.run(rx));
+  Ok(InstanceHandle { shared, jobs })
+}
+
+impl Actor {
+  async fn run(mut self, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    while let Some(job) = jobs.recv().await {
+      match job {
+        Job::Call {
+          request,
+          submitted,
+          done,
+        } => {
+          let reply = Reply {
+            done: Some(done),
+            submitted,
+          };
+          self.serve(request, reply).await;
+        }
+        Job::Enable => {
+          if self.shared.get() == InstanceState::Disabled {
+            self.failures.clear();
+            self.timeouts.clear();
+            self.consecutive = 0;
+            self.restart_at = None;
+            self.live = None;
+            self.shared.set(
+              InstanceState::Restarting,
+              "re-enabled; the next call starts it fresh",
+              None,
+            );
+          }
+        }
+        Job::Dispose(ack) => {
+          self.live = None;
+          self.shared.set(InstanceState::Disposed, "disposed", None);
+          let _ = ack.send(());
+          break;
+        }
+      }
+    }
+    // Calls still queued are dropped here; each settles with ERR_WASM_CLOSED.
+  }
+
+  async fn serve(&mut self, request: ExecRequest, reply: Reply) {
+    let mut metrics = Metrics::default();
+    let deadline = reply.submitted + request.limits.timeout;
+    if self.shared.get() == InstanceState::Disabled {
+      let e = ProbeError::new(
+        ErrorCode::InstanceDisabled,
+        "the instance was disabled after repeated failures; enable() it to try again, or dispose() it",
+      );
+      return reply.send(Err(e), metrics, &self.logs);
+    }
+    if let Some(reason) = request.stop.reason() {
+      return reply.send(Err(stop_error(reason, &request.limits)), metrics, &self.logs);
+    }
+    self.logs.book().reset(request.live_logs.clone());
+    let result = {
+      let work = self.attempt(&request, deadline, &mut metrics);
+      bounded(work, deadline, &request.stop, &request.limits).await
+    };
+    match &result {
+      Err(e) if is_crash(e.code) => self.crashed(e, &request.export),
+      _ => {
+        self.consecutive = 0;
+        self.shared.set(InstanceState::Ready, "ready", None);
+      }
+    }
+    reply.send(result, metrics, &self.logs);
+  }
+
+  async fn attempt(
+    &mut self,
+    request: &ExecRequest,
+    deadline: Instant,
+    metrics: &mut Metrics,
+  ) -> Result<GuestAnswer, ProbeError> {
+    check_export(&self.artifact, &request.export)?;
+    let _ticking = engines().ticker.activate();
+    match self.live.as_mut() {
+      Some(live) => live.begin_call(CallSetup {
+        input: request.input.clone(),
+        deadline,
+        stop: request.stop.clone(),
+        live_logs: request.live_logs.clone(),
+        limits: request.limits,
+      })?,
+      None => {
+        if let Some(at) = self.restart_at.take() {
+          tokio::time::sleep_until(at.into()).await;
+        }
+        let exec = ExecState::new(request, self.logs.clone(), deadline);
+        let live = LiveGuest::start(&self.artifact, exec, &request.limits, metrics).await?;
+        self.live = Some(live);
+        self
+          .shared
+          .set(InstanceState::Ready, "restarted with fresh state", None);
+      }
+    }
+    self.shared.set(InstanceState::Busy, "busy", None);
+    let live = self.live.as_mut().ok_or_else(ProbeError::closed)?;
+    let answer = live.call(&request.export, &request.limits, metrics).await?;
+    if Instant::now() >= deadline {
+      request.stop.stop(StopReason::Timeout);
+      return Err(stop_error(StopReason::Timeout, &request.limits));
+    }
+    Ok(answer)
+  }
+
+  /// After a crash: drop the store, count, back off, and escalate to disabled when it persists.
+  fn crashed(&mut self, error: &ProbeError, export: &str) {
+    self.live = None;
+    if error.code == ErrorCode::Cancelled {
+      self.shared.set(
+        InstanceState::Restarting,
+        format!("call \"{export}\" was cancelled mid-run; the next call starts the instance fresh"),
+        Some(error.code),
+      );
+      return;
+    }
+    let now = Instant::now();
+    let window = self.policy.window;
+    let recent = |list: &mut VecDeque<Instant>| {
+      list.push_back(now);
+      while list.front().is_some_and(|t| now.duration_since(*t) > window) {
+        list.pop_front();
+      }
+      list.len() as u32
+    };
+    let failures = recent(&mut self.failures);
+    let timeouts = if error.code == ErrorCode::Timeout {
+      recent(&mut self.timeouts)
+    } else {
+      0
+    };
+    self.consecutive += 1;
+    let backoff = self
+      .policy
+      .backoff
+      .saturating_mul(1 << (self.consecutive - 1).min(16))
+      .min(self.policy.max_backoff);
+    self.restart_at = Some(now + backoff);
+    let secs = window.as_secs();
+    let (state, reason) = if timeouts >= self.policy.max_timeouts {
+      (
+        InstanceState::Disabled,
+        format!("disabled: call \"{export}\" timed out {timeouts} times within {secs} s"),
+      )
+    } else if failures >= self.policy.max_failures {
+      (
+        InstanceState::Disabled,
+        format!(
+          "disabled: {failures} failures within {secs} s, the last in call \"{export}\": {}",
+          error.message
+        ),
+      )
+    } else if timeouts == 1 {
+      (
+        InstanceState::Restarting,
+        format!(
+          "warning: call \"{export}\" timed out; restarting in {} ms (timeouts disable the instance at {})",
+          backoff.as_millis(),
+          self.policy.max_timeouts
+        ),
+      )
+    } else if timeouts > 1 {
+      (
+        InstanceState::Restarting,
+        format!(
+          "terminated: call \"{export}\" timed out again ({timeouts} of {}); restarting in {} ms",
+          self.policy.max_timeouts,
+          backoff.as_millis()
+        ),
+      )
+    } else {
+      (
+        InstanceState::Restarting,
+        format!(
+          "call \"{export}\" failed ({}); restarting with fresh state in {} ms",
+          error.code,
+          backoff.as_millis()
+        ),
+      )
+    };
+    self.shared.set(state, reason, Some(error.code));
+  }
+}
