@@ -13,11 +13,12 @@ use crate::engine::engines;
 use crate::error::{ErrorCode, ProbeError};
 use crate::exec::guest::{CallSetup, LiveGuest, check_export};
 use crate::exec::outcome::{GuestAnswer, stop_error};
-use crate::exec::state::{ExecState, StopReason};
+use crate::exec::state::{ExecState, StopReason, StopSignal};
 use crate::exec::{ExecOutcome, ExecRequest, Metrics, bounded};
 use crate::host::log::Logs;
 use crate::module::Artifact;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
@@ -134,6 +135,10 @@ pub type StateListener = Arc<dyn Fn(&StateChange) + Send + Sync>;
 struct Shared {
   state: Mutex<InstanceState>,
   listener: Option<StateListener>,
+  /// Set by `dispose`: calls not yet started settle with ERR_WASM_CLOSED.
+  disposing: AtomicBool,
+  /// The stop signal of the running call, for `dispose` to stop it.
+  current: Mutex<Option<Arc<StopSignal>>>,
 }
 
 impl Shared {
@@ -143,10 +148,11 @@ impl Shared {
 
   fn set(&self, state: InstanceState, reason: impl Into<String>, code: Option<ErrorCode>) {
     let previous = std::mem::replace(&mut *self.state.lock().unwrap_or_else(|p| p.into_inner()), state);
-    let quiet = matches!(
-      (previous, state),
-      (InstanceState::Ready, InstanceState::Busy) | (InstanceState::Busy, InstanceState::Ready)
-    );
+    let quiet = previous == state
+      || matches!(
+        (previous, state),
+        (InstanceState::Ready, InstanceState::Busy) | (InstanceState::Busy, InstanceState::Ready)
+      );
     if let Some(listener) = &self.listener
       && !quiet
     {
@@ -239,8 +245,13 @@ impl InstanceHandle {
     let _ = self.jobs.send(Job::Enable);
   }
 
-  /// Settles queued calls with `ERR_WASM_CLOSED` after the running one, and frees the store.
+  /// Stops the running call and settles every queued one with `ERR_WASM_CLOSED`, then frees the
+  /// store and its pool slot.
   pub async fn dispose(&self) {
+    self.shared.disposing.store(true, Ordering::Release);
+    if let Some(stop) = self.shared.current.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+      stop.stop(StopReason::Closed);
+    }
     let (tx, rx) = oneshot::channel();
     if self.jobs.send(Job::Dispose(tx)).is_ok() {
       let _ = rx.await;
@@ -301,6 +312,8 @@ pub async fn start(
   let shared = Arc::new(Shared {
     state: Mutex::new(InstanceState::Ready),
     listener,
+    disposing: AtomicBool::new(false),
+    current: Mutex::new(None),
   });
   let (jobs, rx) = mpsc::unbounded_channel();
   let actor = Actor {
@@ -362,6 +375,13 @@ impl Actor {
   async fn serve(&mut self, request: ExecRequest, reply: Reply) {
     let mut metrics = Metrics::default();
     let deadline = reply.submitted + request.limits.timeout;
+    if self.shared.disposing.load(Ordering::Acquire) {
+      return reply.send(
+        Err(stop_error(StopReason::Closed, &request.limits)),
+        metrics,
+        &self.logs,
+      );
+    }
     if self.shared.get() == InstanceState::Disabled {
       let e = ProbeError::new(
         ErrorCode::InstanceDisabled,
@@ -373,11 +393,17 @@ impl Actor {
       return reply.send(Err(stop_error(reason, &request.limits)), metrics, &self.logs);
     }
     self.logs.book().reset(request.live_logs.clone());
+    *self.shared.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(request.stop.clone());
+    if self.shared.disposing.load(Ordering::Acquire) {
+      request.stop.stop(StopReason::Closed);
+    }
     let result = {
       let work = self.attempt(&request, deadline, &mut metrics);
       bounded(work, deadline, &request.stop, &request.limits).await
     };
+    *self.shared.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
     match &result {
+      Err(e) if e.code == ErrorCode::Closed => self.live = None,
       Err(e) if is_crash(e.code) => self.crashed(e, &request.export),
       _ => {
         self.consecutive = 0;

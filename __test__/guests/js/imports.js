@@ -2,6 +2,8 @@
 //   {op: "fetch", method?, url, headers?, body?, timeoutMs?} -> {ok: {status, headers, body}} | {err: {kind, message}}
 //   {op: "json", document, pointer}                          -> {value} | {error}
 //   {op: "clock"}                                             -> {nowMs, elapsedNs}
+//   {op: "count"}                                             -> {count} (state of the instance)
+//   {op: "spin"}                                              -> never answers
 import { fetch } from 'probe:runtime/http@0.1.0';
 import { get } from 'probe:runtime/json@0.1.0';
 import { nowMs, monotonicNs } from 'probe:runtime/clock@0.1.0';
@@ -23,6 +25,8 @@ function viaHttp(req) {
   }
 }
 
+let count = 0;
+
 export function execute(input) {
   const req = JSON.parse(input);
   switch (req.op ?? 'fetch') {
@@ -39,6 +43,11 @@ export function execute(input) {
       const b = monotonicNs();
       return JSON.stringify({ nowMs: Number(nowMs()), elapsedNs: Number(b - a) });
     }
+    case 'count':
+      count += 1;
+      return JSON.stringify({ count });
+    case 'spin':
+      for (;;) {}
     default:
       throw `unknown op ${req.op}`;
   }
