@@ -6,13 +6,13 @@ import { WasmRuntime, probeWat, rejectsWith, root, watGuest } from './helpers.mj
 const OK = probeWat('(data (i32.const 0) "1") (func (export "execute") (result i32) (call $output_write (i32.const 0) (i32.const 1)) (i32.const 0))')
 
 describe('concurrency and stats', () => {
-  test('many executions at once all complete, and stats count them', async () => {
+  test('1000 executions at once over a pool of 64 store slots all complete, and stats count them', async () => {
     const rt = new WasmRuntime({ workerThreads: 2 })
     const m = await rt.loadModule(Buffer.from(OK))
-    const results = await Promise.all(Array.from({ length: 500 }, () => rt.executeProbe(m)))
+    const results = await Promise.all(Array.from({ length: 1000 }, () => rt.executeProbe(m)))
     expect(results.every((r) => r.success && r.output === 1)).toBe(true)
     const s = rt.stats()
-    expect(s).toMatchObject({ modules: 1, executions: 500, active: 0, queued: 0, workerThreads: 2 })
+    expect(s).toMatchObject({ modules: 1, executions: 1000, active: 0, queued: 0, workerThreads: 2 })
     await rt.close()
   })
 
@@ -85,6 +85,35 @@ describe('close', () => {
     expect(r.stderr).toBe('')
     expect(r.stdout.trim()).toBe('done')
     expect(r.status).toBe(0)
+  })
+})
+
+describe('panics', () => {
+  test('a Rust panic under a call becomes ERR_WASM_HOST, and the process carries on', () => {
+    // WASM_PROBE_TEST_HOOKS=1 adds probe.__test_panic, a host function that panics.
+    const script = `
+      const { WasmRuntime } = require(${JSON.stringify(join(root, 'index.js'))})
+      ;(async () => {
+        const rt = new WasmRuntime()
+        const m = await rt.loadModule('(module (import "probe" "__test_panic" (func $p (result i32))) (func (export "execute") (result i32) (call $p)) (func (export "ok") (result i32) (i32.const 0)))')
+        const codes = []
+        await rt.executeProbe(m).catch((e) => codes.push(e.code))
+        const instance = await rt.instantiate(m)
+        await instance.call('execute').catch((e) => codes.push(e.code))
+        codes.push(instance.state)
+        codes.push((await instance.call('ok')).success)
+        codes.push((await rt.executeProbe(m, null, { export: 'ok' })).success)
+        console.log(JSON.stringify(codes))
+        await rt.close()
+      })()`
+    const r = spawnSync(process.execPath, ['-e', script], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, WASM_PROBE_TEST_HOOKS: '1' },
+    })
+    expect(r.status).toBe(0)
+    expect(JSON.parse(r.stdout)).toEqual(['ERR_WASM_HOST', 'ERR_WASM_HOST', 'restarting', true, true])
+    expect(r.stderr).toMatch(/fault injection/)
   })
 })
 

@@ -17,7 +17,9 @@ use crate::exec::state::{ExecState, StopReason, StopSignal};
 use crate::exec::{ExecOutcome, ExecRequest, Metrics, bounded};
 use crate::host::log::Logs;
 use crate::module::Artifact;
+use futures::FutureExt;
 use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -398,7 +400,16 @@ impl Actor {
       request.stop.stop(StopReason::Closed);
     }
     let result = {
-      let work = self.attempt(&request, deadline, &mut metrics);
+      let work = AssertUnwindSafe(self.attempt(&request, deadline, &mut metrics))
+        .catch_unwind()
+        .map(|r| {
+          r.unwrap_or_else(|_| {
+            Err(ProbeError::new(
+              ErrorCode::Host,
+              "internal error: the call panicked; the instance is rebuilt, the runtime is unharmed",
+            ))
+          })
+        });
       bounded(work, deadline, &request.stop, &request.limits).await
     };
     *self.shared.current.lock().unwrap_or_else(|p| p.into_inner()) = None;

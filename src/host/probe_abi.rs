@@ -204,6 +204,14 @@ pub fn add_to_linker(linker: &mut Linker<CoreState>) -> wasmtime::Result<()> {
     caller.data_mut().exec.last_result = result;
     written
   })?;
+  // A fault-injection hook for the test suite only: with WASM_PROBE_TEST_HOOKS=1 in the
+  // environment when the runtime starts, `probe.__test_panic` panics inside a host function, to
+  // prove that a panic under a call becomes ERR_WASM_HOST instead of aborting the process.
+  if std::env::var_os("WASM_PROBE_TEST_HOOKS").is_some_and(|v| v == "1") {
+    linker.func_wrap(MODULE, "__test_panic", |_caller: Caller<'_, CoreState>| -> i32 {
+      panic!("a host function panicked (WASM_PROBE_TEST_HOOKS fault injection)")
+    })?;
+  }
   linker.func_wrap(MODULE, "now_ms", |mut caller: Caller<'_, CoreState>| -> i64 {
     caller.data_mut().exec.host_calls += 1;
     clock::now_ms() as i64
