@@ -69,6 +69,72 @@ export interface ExecuteOptions {
   label?: string
 }
 
+/** Per-operation call timeouts (ms) of a long-lived instance; any other names may be added. */
+export interface OperationTimeouts {
+  /** Instantiation. Default 10 000. */
+  activation?: number
+  /** Default 5 000. */
+  deactivation?: number
+  /** Default 30 000. */
+  command?: number
+  /** Default 2 000. */
+  completion?: number
+  /** Default 500. */
+  hover?: number
+  [operation: string]: number | undefined
+}
+
+/** When a crashing instance is rebuilt, and when it is given up on. */
+export interface RestartPolicy {
+  /** Crashes within `windowMs` that disable the instance. Default 5. */
+  maxFailures?: number
+  /** Default 60 000. */
+  windowMs?: number
+  /** Wait before the first rebuild after a crash; doubles per consecutive crash. Default 100. */
+  backoffMs?: number
+  /** Default 5 000. */
+  maxBackoffMs?: number
+  /** Timeouts within `windowMs` that disable the instance (1: warning, 2: terminated). Default 3. */
+  maxTimeouts?: number
+}
+
+export type InstanceState = 'ready' | 'busy' | 'restarting' | 'disabled' | 'disposed'
+
+/** A state transition of an instance (ready ⇄ busy around each call is not reported). */
+export interface StateChange {
+  state: InstanceState
+  previous: InstanceState
+  reason: string
+  code?: WasmErrorCode
+}
+
+export interface InstanceOptions extends Omit<ExecuteOptions, 'export'> {
+  timeouts?: OperationTimeouts
+  restart?: RestartPolicy
+  onStateChange?: (change: StateChange) => void
+}
+
+export interface CallOptions {
+  /** Overrides the operation's (or the instance's limits.timeoutMs) for this call. */
+  timeoutMs?: number
+  /** Takes the call's timeout from `InstanceOptions.timeouts`. */
+  operation?: string
+  signal?: AbortSignal
+  onLog?: (record: LogRecord) => void
+}
+
+export declare class WasmInstance {
+  readonly state: InstanceState
+  /** Per-operation timeouts in force. */
+  readonly timeouts: Record<string, number>
+  /** Calls run one at a time, in order; the store (and the guest's state) is kept between them. */
+  call(exportName: string, input?: unknown, options?: CallOptions): Promise<ProbeResult>
+  /** Lifts a disable; the next call starts the instance fresh. */
+  enable(): void
+  /** Stops the running call, settles queued ones with ERR_WASM_CLOSED, frees the instance. */
+  dispose(): Promise<void>
+}
+
 export interface LoadOptions {
   /** Default: the file name, else 'module'. */
   name?: string
@@ -140,6 +206,8 @@ export declare class WasmRuntime {
   loadModule(source: Uint8Array | ArrayBuffer | string, options?: LoadOptions): Promise<WasmModule>
   /** One fresh, isolated instance per call, on the worker pool. */
   executeProbe(module: WasmModule, input?: unknown, options?: ExecuteOptions): Promise<ProbeResult>
+  /** A long-lived instance (the extension model): state survives between calls. */
+  instantiate(module: WasmModule, options?: InstanceOptions): Promise<WasmInstance>
   stats(): RuntimeStats
   /** Settles every in-flight execution (ERR_WASM_CLOSED), then releases all threads. */
   close(): Promise<void>

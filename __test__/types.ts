@@ -1,6 +1,6 @@
 // Compiled by `tsc --noEmit` in `npm test`: the public typings describe the API as documented.
-import { WasmError, WasmModule, WasmRuntime } from '../index.js'
-import type { ExecuteOptions, LogRecord, ProbeResult, RuntimeStats } from '../index.js'
+import { WasmError, WasmInstance, WasmModule, WasmRuntime } from '../index.js'
+import type { ExecuteOptions, InstanceState, LogRecord, ProbeResult, RuntimeStats, StateChange } from '../index.js'
 
 async function typed(): Promise<void> {
   const runtime = new WasmRuntime({
@@ -24,9 +24,19 @@ async function typed(): Promise<void> {
   const fuel: number | undefined = result.metrics.fuelConsumed
   const ok: boolean = result.success
   const stats: RuntimeStats = runtime.stats()
+  const instance: WasmInstance = await runtime.instantiate(module, {
+    timeouts: { hover: 300, custom: 50 },
+    restart: { maxFailures: 3, backoffMs: 10 },
+    onStateChange: (c: StateChange) => void [c.state, c.previous, c.reason, c.code],
+    limits: { timeoutMs: 1000 },
+  })
+  const state: InstanceState = instance.state
+  const called: ProbeResult = await instance.call('execute', { x: 1 }, { operation: 'hover', signal: new AbortController().signal })
+  instance.enable()
+  await instance.dispose()
   const error = new WasmError('boom', 'ERR_WASM_TRAP')
   const code: string = error.code
   await runtime.close()
-  void [kind, facts, n, fuel, ok, stats, code, error.trap?.kind, error.metrics?.runUs]
+  void [kind, facts, n, fuel, ok, stats, code, error.trap?.kind, error.metrics?.runUs, state, called]
 }
 void typed

@@ -188,6 +188,39 @@ async function main() {
   const listened = (await runUs(logMany, { onLog: () => {} })) - base
   console.log(`one log call (guest side, median over 1000-record executions): ${round(quiet)} ns kept with the result, ${round(listened)} ns with a live onLog listener`)
 
+  // A long-lived instance: one warm call, next to a fresh-instance executeProbe of the same guest.
+  const warm = await rt.instantiate(echo)
+  const callSeq = await sequential((i) => warm.call('execute', { i }))
+  console.log(
+    `one call on a warm long-lived instance: median ${round(callSeq.medianUs)} µs, p99 ${round(callSeq.p99Us)} µs ` +
+      `(executeProbe with a fresh instance: median ${round(oursSeq.medianUs)} µs)`,
+  )
+  await warm.dispose()
+
+  // Cancellation: from AbortController.abort() to the rejection, for a guest computing and for a
+  // guest waiting in a host call (an HTTP handler that never answers).
+  const hanging = new WasmRuntime({ http: () => new Promise(() => {}) })
+  const spin = await hanging.loadModule(join(root, '__test__', 'guests', 'loop.wat'))
+  const waiting = await hanging.loadModule(join(root, '__test__', 'guests', 'http-proxy.wat'))
+  const cancelLatency = async (m, input, options) => {
+    const times = []
+    for (let i = 0; i < 20; i++) {
+      const ac = new AbortController()
+      const p = hanging.executeProbe(m, input, { ...options, signal: ac.signal }).catch((e) => e.code)
+      await new Promise((r) => setTimeout(r, 10))
+      const t = performance.now()
+      ac.abort()
+      if ((await p) !== 'ERR_WASM_CANCELLED') throw new Error('not cancelled')
+      times.push(performance.now() - t)
+    }
+    times.sort((a, b) => a - b)
+    return `median ${round(percentile(times, 50), 2)} ms, worst ${round(times.at(-1), 2)} ms`
+  }
+  const computing = await cancelLatency(spin, null, {})
+  const inHostCall = await cancelLatency(waiting, { url: 'http://127.0.0.1:9/' }, { capabilities: { http: { allow: ['http://127.0.0.1:9'] } } })
+  console.log(`cancel latency (abort() to rejection, 20 each): computing guest ${computing}; guest waiting in a host call ${inHostCall}`)
+  await hanging.close()
+
   // How promptly a guest that never ends is stopped at its deadline.
   const loop = await rt.loadModule(join(root, '__test__', 'guests', 'loop.wat'))
   const overshoot = []

@@ -171,11 +171,7 @@ impl Shared {
 type Done = Box<dyn FnOnce(ExecOutcome) + Send>;
 
 enum Job {
-  Call {
-    request: ExecRequest,
-    submitted: Instant,
-    done: Done,
-  },
+  Call { request: ExecRequest, reply: Reply },
   Enable,
   Dispose(oneshot::Sender<()>),
 }
@@ -228,18 +224,13 @@ impl InstanceHandle {
 
   /// Queues a call; `done` gets its outcome exactly once.
   pub fn call(&self, request: ExecRequest, done: impl FnOnce(ExecOutcome) + Send + 'static) {
-    let submitted = Instant::now();
-    let job = Job::Call {
-      request,
-      submitted,
-      done: Box::new(done),
+    // The reply travels with the job: if the job is never served (the instance went away with
+    // it still queued), dropping it settles the call with ERR_WASM_CLOSED.
+    let reply = Reply {
+      done: Some(Box::new(done)),
+      submitted: Instant::now(),
     };
-    if let Err(mpsc::error::SendError(Job::Call { done, .. })) = self.jobs.send(job) {
-      drop(Reply {
-        done: Some(done),
-        submitted,
-      });
-    }
+    let _ = self.jobs.send(Job::Call { request, reply });
   }
 
   /// Lifts a disable: the next call rebuilds the instance.
@@ -338,17 +329,7 @@ impl Actor {
   async fn run(mut self, mut jobs: mpsc::UnboundedReceiver<Job>) {
     while let Some(job) = jobs.recv().await {
       match job {
-        Job::Call {
-          request,
-          submitted,
-          done,
-        } => {
-          let reply = Reply {
-            done: Some(done),
-            submitted,
-          };
-          self.serve(request, reply).await;
-        }
+        Job::Call { request, reply } => self.serve(request, reply).await,
         Job::Enable => {
           if self.shared.get() == InstanceState::Disabled {
             self.failures.clear();

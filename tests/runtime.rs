@@ -173,3 +173,71 @@ async fn bad_options_are_rejected_before_running() {
   rt.close().await;
   other.close().await;
 }
+
+const COUNTER: &str = r#"(module
+  (import "probe" "output_write" (func $o (param i32 i32)))
+  (memory (export "memory") 1)
+  (global $n (mut i32) (i32.const 48))
+  (func (export "bump") (result i32)
+    (global.set $n (i32.add (global.get $n) (i32.const 1)))
+    (i32.store8 (i32.const 0) (global.get $n))
+    (call $o (i32.const 0) (i32.const 1))
+    (i32.const 0))
+  (func (export "crash") unreachable))"#;
+
+async fn call(rt: &Runtime, instance: &wasm_probe_runtime::runtime::LongLived, export: &str) -> ExecOutcome {
+  let (tx, rx) = tokio::sync::oneshot::channel();
+  rt.call(
+    instance,
+    export.to_string(),
+    "null".into(),
+    wasm_probe_runtime::runtime::CallOptions::default(),
+    move |outcome| {
+      let _ = tx.send(outcome);
+    },
+  );
+  rx.await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_lived_instance_keeps_state_and_rebuilds_after_a_trap() {
+  use wasm_probe_runtime::instance::{InstanceState, RestartPolicy, StateChange};
+  let rt = runtime();
+  let m = load(&rt, COUNTER).await;
+  let seen = Arc::new(std::sync::Mutex::new(Vec::<StateChange>::new()));
+  let sink = seen.clone();
+  let policy = RestartPolicy {
+    backoff: Duration::from_millis(1),
+    ..Default::default()
+  };
+  let instance = rt
+    .instantiate(
+      m,
+      ExecOptions::default(),
+      None,
+      policy,
+      Some(Arc::new(move |c: &StateChange| sink.lock().unwrap().push(c.clone()))),
+    )
+    .await
+    .expect("instantiate");
+  let answer = |o: ExecOutcome| o.result.unwrap();
+  assert_eq!(
+    answer(call(&rt, &instance, "bump").await),
+    GuestAnswer::Success(Some("1".into()))
+  );
+  assert_eq!(
+    answer(call(&rt, &instance, "bump").await),
+    GuestAnswer::Success(Some("2".into()))
+  );
+  assert_eq!(code(&call(&rt, &instance, "crash").await), ErrorCode::Trap);
+  assert_eq!(instance.handle.state(), InstanceState::Restarting);
+  assert_eq!(
+    answer(call(&rt, &instance, "bump").await),
+    GuestAnswer::Success(Some("1".into()))
+  );
+  let states: Vec<_> = seen.lock().unwrap().iter().map(|c| c.state).collect();
+  assert_eq!(states, vec![InstanceState::Restarting, InstanceState::Ready]);
+  instance.handle.dispose().await;
+  assert_eq!(code(&call(&rt, &instance, "bump").await), ErrorCode::Closed);
+  rt.close().await;
+}

@@ -77,9 +77,11 @@ where
   F: std::future::Future<Output = Result<T, ProbeError>>,
 {
   let backstop = tokio::time::sleep_until((deadline + BACKSTOP_GRACE).into());
+  // After a stop, wait one tick: a computing guest is interrupted by its epoch callback in that
+  // time (and reports its metrics); one waiting in a host call is dropped right after.
   let stopped = async {
     let reason = stop.stopped().await;
-    tokio::time::sleep(BACKSTOP_GRACE).await;
+    tokio::time::sleep(TICK).await;
     reason
   };
   tokio::select! {
