@@ -14,7 +14,7 @@ use crate::error::{ErrorCode, ProbeError};
 use crate::exec::guest::{CallSetup, LiveGuest, check_export};
 use crate::exec::outcome::{GuestAnswer, stop_error};
 use crate::exec::state::{ExecState, StopReason, StopSignal};
-use crate::exec::{ExecOutcome, ExecRequest, Metrics, bounded};
+use crate::exec::{ExecOutcome, ExecRequest, Metrics, bounded, on_time};
 use crate::host::log::Logs;
 use crate::module::Artifact;
 use futures::FutureExt;
@@ -436,11 +436,7 @@ impl Actor {
     self.shared.set(InstanceState::Busy, "busy", None);
     let live = self.live.as_mut().ok_or_else(ProbeError::closed)?;
     let answer = live.call(&request.export, &request.limits, metrics).await?;
-    if Instant::now() >= deadline {
-      request.stop.stop(StopReason::Timeout);
-      return Err(stop_error(StopReason::Timeout, &request.limits));
-    }
-    Ok(answer)
+    on_time(answer, deadline, request)
   }
 
   /// After a crash: drop the store, count, back off, and escalate to disabled when it persists.

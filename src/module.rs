@@ -368,6 +368,18 @@ impl LoadedModule {
     Ok(artifact)
   }
 
+  /// [`LoadedModule::artifact`] from async code: a class not derived yet is derived on a
+  /// blocking thread.
+  pub async fn artifact_for(self: &Arc<Self>, class: StackClass) -> Result<Arc<Artifact>, ProbeError> {
+    if self.has_artifact(class) {
+      return self.artifact(class);
+    }
+    let module = self.clone();
+    tokio::task::spawn_blocking(move || module.artifact(class))
+      .await
+      .map_err(|e| ProbeError::new(ErrorCode::Host, format!("preparing the guest failed: {e}")))?
+  }
+
   pub fn has_artifact(&self, class: StackClass) -> bool {
     let list = self.artifacts.lock().unwrap_or_else(|p| p.into_inner());
     list.iter().any(|a| a.class.class == class)

@@ -315,23 +315,13 @@ impl Runtime {
       };
       first.limits = first.limits.patched(&patch, "options.timeouts.activation")?;
     }
-    let class = StackClass::for_bytes(first.limits.stack_bytes);
-    let artifact = if module.has_artifact(class) {
-      module.artifact(class)?
-    } else {
-      let m = module.clone();
-      self
-        .handle
-        .spawn_blocking(move || m.artifact(class))
-        .await
-        .map_err(|e| ProbeError::new(ErrorCode::Host, format!("preparing the guest failed: {e}")))??
-    };
+    let artifact = module
+      .artifact_for(StackClass::for_bytes(first.limits.stack_bytes))
+      .await?;
     let key = self.register(&first.stop)?;
     let started = {
-      let pool = self.handle.clone();
-      let first_stop = first.stop.clone();
       let capabilities = first.capabilities.clone();
-      let handle = AssertUnwindSafe(instance::start(artifact, first, policy, listener, &pool))
+      let handle = AssertUnwindSafe(instance::start(artifact, first, policy, listener, &self.handle))
         .catch_unwind()
         .await
         .unwrap_or_else(|_| {
@@ -340,7 +330,6 @@ impl Runtime {
             "internal error: starting the instance panicked",
           ))
         });
-      drop(first_stop);
       handle.map(|handle| LongLived {
         handle,
         limits,

@@ -7,7 +7,7 @@ pub mod state;
 
 use crate::capabilities::Capabilities;
 use crate::engine::{StackClass, TICK, engines};
-use crate::error::{ErrorCode, ProbeError};
+use crate::error::ProbeError;
 use crate::host::http::HttpTransport;
 use crate::host::log::{LiveLogs, LogRecord, Logs};
 use crate::limits::Limits;
@@ -129,23 +129,21 @@ async fn run(
   drop(queued);
   let _permit = permit.map_err(|_| ProbeError::closed())?;
 
-  let class = StackClass::for_bytes(req.limits.stack_bytes);
-  let artifact = if module.has_artifact(class) {
-    module.artifact(class)?
-  } else {
-    let module = module.clone();
-    tokio::task::spawn_blocking(move || module.artifact(class))
-      .await
-      .map_err(|e| ProbeError::new(ErrorCode::Host, format!("preparing the guest failed: {e}")))??
-  };
+  let artifact = module
+    .artifact_for(StackClass::for_bytes(req.limits.stack_bytes))
+    .await?;
   let _ticking = engines().ticker.activate();
   let exec = ExecState::new(req, logs.clone(), deadline);
   guest::check_export(&artifact, &req.export)?;
   let mut live = LiveGuest::start(&artifact, exec, &req.limits, metrics).await?;
   let answer = live.call(&req.export, &req.limits, metrics).await?;
-  // An answer that arrives after the deadline does not count: the guest may have been cut off
-  // in a host call (its request answered `timeout` because the budget ran out) and finished
-  // between two epoch ticks.
+  on_time(answer, deadline, req)
+}
+
+/// An answer that arrives after the deadline does not count: the guest may have been cut off in
+/// a host call (its request answered `timeout` because the budget ran out) and finished between
+/// two epoch ticks.
+pub fn on_time(answer: GuestAnswer, deadline: Instant, req: &ExecRequest) -> Result<GuestAnswer, ProbeError> {
   if Instant::now() >= deadline {
     req.stop.stop(state::StopReason::Timeout);
     return Err(stop_error(state::StopReason::Timeout, &req.limits));
