@@ -189,6 +189,7 @@ export type WasmErrorCode =
   | 'ERR_WASM_CLOSED'
   | 'ERR_INVALID_ARG_VALUE'
   | 'ERR_INVALID_ARG_TYPE'
+  | 'ERR_WASM_UNSUPPORTED_PLATFORM'
 
 export declare class WasmError extends Error {
   constructor(message: string, code?: WasmErrorCode | string, details?: { trap?: { kind: string; backtrace: string[] }; metrics?: ProbeMetrics; logs?: LogRecord[]; cause?: unknown })
@@ -198,6 +199,22 @@ export declare class WasmError extends Error {
   /** For executions: what was measured until it stopped. */
   readonly metrics?: ProbeMetrics
   readonly logs?: LogRecord[]
+}
+
+/**
+ * Whether the native binary for this platform loaded. When it did not, requiring the package
+ * still works, and `new WasmRuntime()` throws a WasmError with ERR_WASM_UNSUPPORTED_PLATFORM
+ * whose message says why.
+ */
+export declare const nativeBinding: {
+  loaded: boolean
+  platform: string
+  arch: string
+  libc?: 'glibc' | 'musl'
+  /** Every candidate the loader tried, with why it failed. */
+  tried?: string[]
+  message?: string
+  error?: unknown
 }
 
 export declare class WasmRuntime {

@@ -4,9 +4,59 @@
 // codes, turns inputs into JSON text and outputs back into values, bridges AbortSignal, and turns
 // native failures into `WasmError`s. Ranges and everything about wasm are decided natively.
 
-const binding = require('./binding.js')
+// The native binary for this platform. Requiring the package never throws when it is missing:
+// `nativeBinding` says why, and `new WasmRuntime()` throws a WasmError with
+// ERR_WASM_UNSUPPORTED_PLATFORM, so an extension can catch it and tell its user.
+let binding = null
+let bindingFailure = null
+try {
+  binding = require('./binding.js')
+} catch (e) {
+  bindingFailure = e
+}
 
-const { NativeRuntime, WasmModule, CancelHandle } = binding
+function detectLibc() {
+  if (process.platform !== 'linux') return undefined
+  try {
+    const header = process.report && process.report.getReport().header
+    return header && header.glibcVersionRuntime ? 'glibc' : 'musl'
+  } catch {
+    return undefined
+  }
+}
+
+function describeBinding() {
+  if (bindingFailure === null) return { loaded: true, platform: process.platform, arch: process.arch, libc: detectLibc() }
+  const tried = []
+  for (let e = bindingFailure; e; e = e.cause) {
+    const line = String((e && e.message) || e).split('\n')[0]
+    if (!tried.includes(line)) tried.push(line)
+  }
+  const libc = detectLibc()
+  const target = `${process.platform}-${process.arch}${libc ? ` (${libc})` : ''}`
+  return {
+    loaded: false,
+    platform: process.platform,
+    arch: process.arch,
+    libc,
+    tried,
+    message:
+      `wasm-probe-runtime has no working native binary for ${target}. ` +
+      `Install the package for this platform (npm installs it as an optional dependency; a VSIX must be packaged for this target). ` +
+      `Tried: ${tried.join('; ')}`,
+    error: bindingFailure,
+  }
+}
+
+const nativeBinding = describeBinding()
+
+class Unavailable {
+  constructor() {
+    throw new WasmError(nativeBinding.message, 'ERR_WASM_UNSUPPORTED_PLATFORM', { cause: nativeBinding.error })
+  }
+}
+
+const { NativeRuntime, WasmModule, CancelHandle } = binding || { NativeRuntime: Unavailable, WasmModule: Unavailable, CancelHandle: Unavailable }
 
 class WasmError extends Error {
   /**
@@ -537,4 +587,4 @@ class WasmRuntime {
   }
 }
 
-module.exports = { WasmRuntime, WasmModule, WasmInstance, WasmError }
+module.exports = { WasmRuntime, WasmModule, WasmInstance, WasmError, nativeBinding }
