@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+'use strict'
+// wasm-probe: run a WebAssembly probe outside VS Code, or look inside one.
+//
+//   wasm-probe run <file> [--input JSON] [--export NAME] [--allow-http ORIGIN]...
+//                         [--preopen HOST:GUEST[:ro]]... [--env KEY=VALUE]... [--arg ARG]...
+//                         [--timeout MS] [--memory MIB] [--fuel N] [--json]
+//   wasm-probe inspect <file> [--json]
+//
+// Exit codes: 0 the guest succeeded; 1 the guest reported failure; 2 the runtime stopped the guest
+// or could not run it (the error code is printed); 64 the command line is wrong.
+
+const { parseArgs } = require('node:util')
+const { WasmRuntime } = require('../index.js')
+
+const USAGE = `usage:
+  wasm-probe run <file.wasm|file.wat> [--input JSON] [--export NAME] [--allow-http ORIGIN]...
+                 [--preopen HOST:GUEST[:ro]]... [--env KEY=VALUE]... [--arg ARG]...
+                 [--timeout MS] [--memory MIB] [--fuel N] [--json]
+  wasm-probe inspect <file.wasm|file.wat> [--json]`
+
+class UsageError extends Error {}
+
+function number(name, text, { min = 0 } = {}) {
+  const n = Number(text)
+  if (text === undefined) return undefined
+  if (!Number.isFinite(n) || n < min) throw new UsageError(`--${name} must be a number${min ? ` of at least ${min}` : ''}, got ${JSON.stringify(text)}`)
+  return n
+}
+
+function runOptions(values) {
+  const limits = {}
+  if (values.timeout !== undefined) limits.timeoutMs = number('timeout', values.timeout, { min: 1 })
+  if (values.memory !== undefined) limits.memoryBytes = Math.round(number('memory', values.memory, { min: 0.0625 }) * 1024 * 1024)
+  if (values.fuel !== undefined) limits.fuel = number('fuel', values.fuel, { min: 1 })
+  const capabilities = {}
+  if (values['allow-http'].length > 0) capabilities.http = { allow: values['allow-http'] }
+  if (values.preopen.length > 0) {
+    capabilities.fs = {
+      preopens: values.preopen.map((spec) => {
+        const parts = spec.split(':')
+        const readonly = parts.length > 2 && parts.at(-1) === 'ro'
+        if (readonly) parts.pop()
+        if (parts.length !== 2 || !parts[0] || !parts[1]) throw new UsageError(`--preopen must be HOST:GUEST or HOST:GUEST:ro, got ${JSON.stringify(spec)}`)
+        return { hostPath: parts[0], guestPath: parts[1], readonly }
+      }),
+    }
+  }
+  if (values.env.length > 0) {
+    capabilities.env = {}
+    for (const pair of values.env) {
+      const at = pair.indexOf('=')
+      if (at <= 0) throw new UsageError(`--env must be KEY=VALUE, got ${JSON.stringify(pair)}`)
+      capabilities.env[pair.slice(0, at)] = pair.slice(at + 1)
+    }
+  }
+  if (values.arg.length > 0) capabilities.args = values.arg
+  return { limits, capabilities }
+}
+
+const CAPABILITY_IMPORTS = [
+  ['http', /^probe::http_fetch$|^probe:runtime\/http@|^wasi:http\//],
+  ['filesystem', /^wasi_snapshot_preview1::(path_|fd_readdir)|^wasi:filesystem\//],
+  ['env', /^wasi_snapshot_preview1::environ_|^wasi:cli\/environment@/],
+  ['args', /^wasi_snapshot_preview1::args_|^wasi:cli\/environment@/],
+  ['logs', /^probe::log$|^probe:runtime\/log@|^wasi_snapshot_preview1::fd_write$|^wasi:cli\/std(out|err)@/],
+  ['json', /^probe::json_get$|^probe:runtime\/json@/],
+  ['clock', /^probe::(now_ms|monotonic_ns)$|^probe:runtime\/clock@|^wasi_snapshot_preview1::clock_|^wasi:clocks\//],
+  ['random', /^wasi_snapshot_preview1::random_get$|^wasi:random\//],
+]
+
+async function inspect(file, values) {
+  const runtime = new WasmRuntime()
+  try {
+    const m = await runtime.loadModule(file)
+    const capabilities = CAPABILITY_IMPORTS.filter(([, re]) => m.imports.some((i) => re.test(i))).map(([name]) => name)
+    const facts = { name: m.name, kind: m.kind, size: m.size, hash: m.hash, exports: m.exports, imports: m.imports, capabilities }
+    if (values.json) {
+      console.log(JSON.stringify(facts, null, 2))
+    } else {
+      console.log(`${m.name}: ${m.kind}, ${m.size} bytes, sha256 ${m.hash}`)
+      console.log(`exports: ${m.exports.join(', ') || '(none)'}`)
+      console.log(`imports: ${m.imports.length === 0 ? '(none)' : ''}`)
+      for (const i of m.imports) console.log(`  ${i}`)
+      console.log(`capabilities it could use: ${capabilities.join(', ') || '(none)'}` + (capabilities.includes('http') || capabilities.includes('filesystem') ? ' (http and filesystem need a grant)' : ''))
+    }
+    return 0
+  } finally {
+    await runtime.close()
+  }
+}
+
+async function run(file, values) {
+  let input = null
+  if (values.input !== undefined) {
+    try {
+      input = JSON.parse(values.input)
+    } catch (e) {
+      throw new UsageError(`--input must be JSON: ${e.message}`)
+    }
+  }
+  const { limits, capabilities } = runOptions(values)
+  const runtime = new WasmRuntime()
+  try {
+    const m = await runtime.loadModule(file)
+    const onLog = values.json ? undefined : (r) => console.error(`[${r.source}/${r.level}] ${r.message}`)
+    let result
+    try {
+      result = await runtime.executeProbe(m, input, { export: values.export, limits, capabilities, onLog })
+    } catch (e) {
+      if (values.json) console.log(JSON.stringify({ success: false, code: e.code, message: e.message, metrics: e.metrics, logs: e.logs }))
+      else console.error(`${e.code}: ${e.message}`)
+      return 2
+    }
+    if (values.json) {
+      console.log(JSON.stringify(result))
+    } else {
+      if (result.success) console.log(result.output === undefined ? '(no output)' : JSON.stringify(result.output, null, 2))
+      else console.log(`guest failure: ${result.error}`)
+      const x = result.metrics
+      console.error(
+        `latency ${result.latencyMs.toFixed(2)} ms, instantiate ${x.instantiateUs.toFixed(0)} µs, run ${x.runUs.toFixed(0)} µs, ` +
+          `fuel ${x.fuelConsumed}, memory peak ${x.memoryPeakBytes} bytes, host calls ${x.hostCalls}`,
+      )
+    }
+    return result.success ? 0 : 1
+  } finally {
+    await runtime.close()
+  }
+}
+
+async function main(argv) {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        input: { type: 'string' },
+        export: { type: 'string' },
+        'allow-http': { type: 'string', multiple: true, default: [] },
+        preopen: { type: 'string', multiple: true, default: [] },
+        env: { type: 'string', multiple: true, default: [] },
+        arg: { type: 'string', multiple: true, default: [] },
+        timeout: { type: 'string' },
+        memory: { type: 'string' },
+        fuel: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    })
+  } catch (e) {
+    throw new UsageError(e.message)
+  }
+  const { values, positionals } = parsed
+  if (values.help) {
+    console.log(USAGE)
+    return 0
+  }
+  const [command, file, ...extra] = positionals
+  if (!file || extra.length > 0 || (command !== 'run' && command !== 'inspect')) throw new UsageError(USAGE)
+  return command === 'run' ? run(file, values) : inspect(file, values)
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (e) => {
+    if (e instanceof UsageError) {
+      console.error(e.message)
+      process.exitCode = 64
+    } else {
+      console.error(`${e.code || 'error'}: ${e.message}`)
+      process.exitCode = 2
+    }
+  },
+)
