@@ -321,13 +321,16 @@ impl Runtime {
     let key = self.register(&first.stop)?;
     let started = {
       let capabilities = first.capabilities.clone();
-      let handle = AssertUnwindSafe(instance::start(artifact, first, policy, listener, &self.handle))
-        .catch_unwind()
+      // The first store is built on this runtime's pool, like every later call and rebuild.
+      let pool = self.handle.clone();
+      let handle = self
+        .handle
+        .spawn(async move { instance::start(artifact, first, policy, listener, &pool).await })
         .await
         .unwrap_or_else(|_| {
           Err(ProbeError::new(
             ErrorCode::Host,
-            "internal error: starting the instance panicked",
+            "internal error: starting the instance panicked or its pool shut down",
           ))
         });
       handle.map(|handle| LongLived {
