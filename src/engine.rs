@@ -226,10 +226,6 @@ impl Ticker {
     }
     TickGuard(self.clone())
   }
-
-  pub fn running(&self) -> usize {
-    self.lock().active
-  }
 }
 
 pub struct TickGuard(Arc<Ticker>);

@@ -205,14 +205,6 @@ impl Runtime {
     })
   }
 
-  pub fn id(&self) -> u64 {
-    self.id
-  }
-
-  pub fn default_limits(&self) -> &Limits {
-    &self.limits
-  }
-
   fn check_open(&self) -> Result<(), ProbeError> {
     if self.shared.closed.load(Ordering::Acquire) {
       Err(ProbeError::closed())

@@ -22,6 +22,18 @@ pub struct NativeRestartPolicy {
   pub max_timeouts: Option<f64>,
 }
 
+impl From<NativeRestartPolicy> for RestartPolicyPatch {
+  fn from(r: NativeRestartPolicy) -> Self {
+    RestartPolicyPatch {
+      max_failures: r.max_failures,
+      window_ms: r.window_ms,
+      backoff_ms: r.backoff_ms,
+      max_backoff_ms: r.max_backoff_ms,
+      max_timeouts: r.max_timeouts,
+    }
+  }
+}
+
 #[napi(object)]
 #[derive(Default)]
 pub struct NativeInstanceOptions {
@@ -90,14 +102,7 @@ pub fn instantiate<'env>(
   options: Option<NativeInstanceOptions>,
 ) -> Result<PromiseRaw<'env, NativeInstantiate>> {
   let options = options.unwrap_or_default();
-  let restart = options.restart.unwrap_or_default();
-  let patch = RestartPolicyPatch {
-    max_failures: restart.max_failures,
-    window_ms: restart.window_ms,
-    backoff_ms: restart.backoff_ms,
-    max_backoff_ms: restart.max_backoff_ms,
-    max_timeouts: restart.max_timeouts,
-  };
+  let patch: RestartPolicyPatch = options.restart.unwrap_or_default().into();
   let listener: StateListener = {
     let events = events.clone();
     Arc::new(move |change: &StateChange| {
