@@ -16,3 +16,6 @@ pub mod module;
 pub mod runtime;
 
 mod binding;
+
+#[cfg(test)]
+mod runtime_tests;

@@ -1,14 +1,16 @@
-//! The core runtime without Node: load WAT guests and run them through `Runtime` directly.
+//! The core runtime without Node: load WAT guests and run them through `Runtime` directly, as the
+//! binding does. (In the crate rather than `tests/`: the library is built as a `cdylib` only, see
+//! Cargo.toml.)
 
+use crate::error::ErrorCode;
+use crate::exec::ExecOutcome;
+use crate::exec::outcome::GuestAnswer;
+use crate::exec::state::{StopReason, StopSignal};
+use crate::limits::LimitsPatch;
+use crate::module::{GuestSource, LoadedModule};
+use crate::runtime::{ExecOptions, Runtime, RuntimeConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasm_probe_runtime::error::ErrorCode;
-use wasm_probe_runtime::exec::ExecOutcome;
-use wasm_probe_runtime::exec::outcome::GuestAnswer;
-use wasm_probe_runtime::exec::state::{StopReason, StopSignal};
-use wasm_probe_runtime::limits::LimitsPatch;
-use wasm_probe_runtime::module::{GuestSource, LoadedModule};
-use wasm_probe_runtime::runtime::{ExecOptions, Runtime, RuntimeConfig};
 
 const ECHO: &str = include_str!("../__test__/guests/echo.wat");
 
@@ -185,13 +187,13 @@ const COUNTER: &str = r#"(module
     (i32.const 0))
   (func (export "crash") unreachable))"#;
 
-async fn call(rt: &Runtime, instance: &wasm_probe_runtime::runtime::LongLived, export: &str) -> ExecOutcome {
+async fn call(rt: &Runtime, instance: &crate::runtime::LongLived, export: &str) -> ExecOutcome {
   let (tx, rx) = tokio::sync::oneshot::channel();
   rt.call(
     instance,
     export.to_string(),
     "null".into(),
-    wasm_probe_runtime::runtime::CallOptions::default(),
+    crate::runtime::CallOptions::default(),
     move |outcome| {
       let _ = tx.send(outcome);
     },
@@ -201,7 +203,7 @@ async fn call(rt: &Runtime, instance: &wasm_probe_runtime::runtime::LongLived, e
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_lived_instance_keeps_state_and_rebuilds_after_a_trap() {
-  use wasm_probe_runtime::instance::{InstanceState, RestartPolicy, StateChange};
+  use crate::instance::{InstanceState, RestartPolicy, StateChange};
   let rt = runtime();
   let m = load(&rt, COUNTER).await;
   let seen = Arc::new(std::sync::Mutex::new(Vec::<StateChange>::new()));
