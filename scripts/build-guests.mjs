@@ -15,6 +15,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join, basename } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { wasmClang } from './wasm-clang.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const out = join(root, 'build', 'guests')
@@ -42,8 +43,9 @@ function buildC(srcDir, outDir) {
     const target = join(outDir, basename(src, '.c') + '.wasm')
     if (!stale(target, [src, ...headers])) continue
     mkdirSync(outDir, { recursive: true })
-    const args = ['--target=wasm32-wasi', '-O2', '-mexec-model=reactor', '-Wl,--strip-debug', '-I', includeDir, '-o', target, src]
-    const r = spawnSync('clang', args, { stdio: 'inherit' })
+    const cc = wasmClang()
+    const args = [...cc.flags, '-O2', '-mexec-model=reactor', '-Wl,--strip-debug', '-I', includeDir, '-o', target, src]
+    const r = spawnSync(cc.command, args, { stdio: 'inherit' })
     if (r.status !== 0) throw new Error(`clang failed for ${src}`)
     if (!quiet) console.error(`[guests] built ${target}`)
   }
@@ -63,8 +65,9 @@ async function buildCComponents(srcDir, outDir) {
   mkdirSync(outDir, { recursive: true })
   for (const [src, target] of todo) {
     const core = target + '.core'
-    const args = ['--target=wasm32-wasi', '-O2', '-mexec-model=reactor', '-Wl,--strip-debug', '-o', core, src]
-    if (spawnSync('clang', args, { stdio: 'inherit' }).status !== 0) throw new Error(`clang failed for ${src}`)
+    const cc = wasmClang()
+    const args = [...cc.flags, '-O2', '-mexec-model=reactor', '-Wl,--strip-debug', '-o', core, src]
+    if (spawnSync(cc.command, args, { stdio: 'inherit' }).status !== 0) throw new Error(`clang failed for ${src}`)
     // The WIT goes in as text: jco's bundled filesystem shim cannot read a directory here.
     const witSource = list(wit, '.wit').map((f) => readFileSync(f, 'utf8')).join('\n')
     const embedded = await jco.componentEmbed({ binary: readFileSync(core), witSource, world: 'probe' })

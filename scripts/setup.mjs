@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { wasmClang } from './wasm-clang.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const quiet = process.env.WASM_PROBE_SETUP_QUIET === '1'
@@ -20,8 +21,10 @@ const say = (msg) => {
   if (!quiet) console.error(`[setup] ${msg}`)
 }
 
+// On Windows npm and napi are .cmd scripts, which Node only starts through a shell.
 function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...opts })
+  const shell = process.platform === 'win32' && /(^|[\\/])(npm|napi)(\.cmd)?$/.test(cmd)
+  const r = spawnSync(shell ? `"${cmd}"` : cmd, args, { cwd: root, stdio: 'inherit', shell, ...opts })
   if (r.error) throw new Error(`${cmd} could not start: ${r.error.message}`)
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed with exit code ${r.status}`)
 }
@@ -41,9 +44,8 @@ function wasmToolchainWorks() {
   const dir = mkdtempSync(join(tmpdir(), 'wasm-probe-cc-'))
   try {
     writeFileSync(join(dir, 't.c'), '#include <stdio.h>\nint main(void){puts("x");return 0;}\n')
-    const r = spawnSync('clang', ['--target=wasm32-wasi', '-O1', '-o', join(dir, 't.wasm'), join(dir, 't.c')], {
-      stdio: 'ignore',
-    })
+    const cc = wasmClang()
+    const r = spawnSync(cc.command, [...cc.flags, '-O1', '-o', join(dir, 't.wasm'), join(dir, 't.c')], { stdio: 'ignore' })
     return r.status === 0
   } catch {
     return false
@@ -54,13 +56,17 @@ function wasmToolchainWorks() {
 
 function ensureWasmToolchain() {
   if (wasmToolchainWorks()) return
+  if (process.env.WASI_SDK_PATH) {
+    throw new Error(`${wasmClang().command} cannot build for wasm32-wasip1: WASI_SDK_PATH must name an unpacked wasi-sdk`)
+  }
   const packages = ['clang', 'lld', 'wasi-libc', 'libclang-rt-dev-wasm32']
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
   const hasApt = spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status === 0
   if (!hasApt) {
     throw new Error(
       `building the C guests needs clang with a wasm32-wasi sysroot (wasi-libc), which is not installed.\n` +
-        `Install clang, lld, wasi-libc and the wasm32 compiler-rt builtins with your package manager.`,
+        `Unpack wasi-sdk (https://github.com/WebAssembly/wasi-sdk/releases) and set WASI_SDK_PATH to it, or\n` +
+        `install clang, lld, wasi-libc and the wasm32 compiler-rt builtins with your package manager.`,
     )
   }
   const apt = (...args) => (isRoot ? run('apt-get', args, { env }) : run('sudo', ['apt-get', ...args], { env }))
