@@ -37,16 +37,20 @@ function stale(output, inputs) {
 // The probe ABI header lives with the C example; test guests include it from there.
 const includeDir = join(root, 'examples', 'guests', 'c')
 
+// One C file to a reactor module (`_initialize` runs libc's constructors before the export).
+const cc = wasmClang()
+function compileC(src, output, extraArgs = []) {
+  const args = [...cc.flags, '-O2', '-mexec-model=reactor', '-Wl,--strip-debug', ...extraArgs, '-o', output, src]
+  if (spawnSync(cc.command, args, { stdio: 'inherit' }).status !== 0) throw new Error(`clang (${cc.from}) failed for ${src}`)
+}
+
 function buildC(srcDir, outDir) {
   const headers = [...list(srcDir, '.h'), ...list(includeDir, '.h')]
   for (const src of list(srcDir, '.c')) {
     const target = join(outDir, basename(src, '.c') + '.wasm')
     if (!stale(target, [src, ...headers])) continue
     mkdirSync(outDir, { recursive: true })
-    const cc = wasmClang()
-    const args = [...cc.flags, '-O2', '-mexec-model=reactor', '-Wl,--strip-debug', '-I', includeDir, '-o', target, src]
-    const r = spawnSync(cc.command, args, { stdio: 'inherit' })
-    if (r.status !== 0) throw new Error(`clang failed for ${src}`)
+    compileC(src, target, ['-I', includeDir])
     if (!quiet) console.error(`[guests] built ${target}`)
   }
 }
@@ -65,9 +69,7 @@ async function buildCComponents(srcDir, outDir) {
   mkdirSync(outDir, { recursive: true })
   for (const [src, target] of todo) {
     const core = target + '.core'
-    const cc = wasmClang()
-    const args = [...cc.flags, '-O2', '-mexec-model=reactor', '-Wl,--strip-debug', '-o', core, src]
-    if (spawnSync(cc.command, args, { stdio: 'inherit' }).status !== 0) throw new Error(`clang failed for ${src}`)
+    compileC(src, core)
     // The WIT goes in as text: jco's bundled filesystem shim cannot read a directory here.
     const witSource = list(wit, '.wit').map((f) => readFileSync(f, 'utf8')).join('\n')
     const embedded = await jco.componentEmbed({ binary: readFileSync(core), witSource, world: 'probe' })

@@ -21,9 +21,9 @@ const say = (msg) => {
   if (!quiet) console.error(`[setup] ${msg}`)
 }
 
-// On Windows npm and napi are .cmd scripts, which Node only starts through a shell.
+// On Windows the commands run here (npm, napi) are .cmd scripts, which Node only starts through a shell.
 function run(cmd, args, opts = {}) {
-  const shell = process.platform === 'win32' && /(^|[\\/])(npm|napi)(\.cmd)?$/.test(cmd)
+  const shell = process.platform === 'win32'
   const r = spawnSync(shell ? `"${cmd}"` : cmd, args, { cwd: root, stdio: 'inherit', shell, ...opts })
   if (r.error) throw new Error(`${cmd} could not start: ${r.error.message}`)
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed with exit code ${r.status}`)
