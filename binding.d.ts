@@ -39,6 +39,10 @@ export declare class NativeRuntime {
   setKeepAlive(on: boolean): void
   /** Loads from `bytes` (binary or WAT text) or from the file at `path`. */
   loadModule(bytes?: Uint8Array | undefined | null, path?: string | undefined | null, name?: string | undefined | null): Promise<NativeLoad>
+  /** Loads an artifact `precompile` produced, from `bytes` or from the file at `path`. */
+  loadPrecompiled(bytes?: Uint8Array | undefined | null, path?: string | undefined | null, name?: string | undefined | null): Promise<NativeLoad>
+  /** Optimized code for the guest in `bytes` or at `path`, for `target` (default: this machine). */
+  precompile(bytes?: Uint8Array | undefined | null, path?: string | undefined | null, target?: string | undefined | null): Promise<NativePrecompile>
   /**
    * Runs `module`'s export once in a fresh instance; its outcome goes to `on_complete` with
    * this `id`. `input` is JSON text. Invalid options produce an error outcome before anything
@@ -66,6 +70,15 @@ export declare class WasmModule {
   get hash(): string
   get exports(): Array<string>
   get imports(): Array<string>
+  /** What an instance created now runs: `'baseline'` (Winch) or `'optimized'` (Cranelift) code. */
+  get tier(): 'baseline' | 'optimized'
+  /** Why the baseline compiler was not used although it was asked for, if so. */
+  get tierFallback(): string | null
+  /**
+   * Resolves with `null` once optimized code is in place (at once if it is), or with the reason
+   * it never will be. `index.js` turns it into `whenOptimized()`.
+   */
+  optimizedOrReason(): Promise<string | null>
 }
 
 export interface NativeCapabilities {
@@ -73,6 +86,11 @@ export interface NativeCapabilities {
   fs?: NativeFsCapability
   env?: Record<string, string>
   args?: Array<string>
+}
+
+export interface NativeCompileWorker {
+  program: string
+  script: string
 }
 
 export interface NativeError {
@@ -174,6 +192,12 @@ export interface NativeOutcome {
   logs: Array<NativeLogRecord>
 }
 
+/** The result of `precompile`: the artifact, or why there is none. */
+export interface NativePrecompile {
+  artifact?: Uint8Array
+  error?: NativeError
+}
+
 export interface NativePreopen {
   hostPath: string
   guestPath: string
@@ -192,6 +216,10 @@ export interface NativeRuntimeOptions {
   workerThreads?: number
   cacheDir?: string
   limits?: NativeLimits
+  /** `'auto'`, `'baseline'` or `'optimizing'`. */
+  compiler?: string
+  /** The Node executable and `lib/compile-worker.js`, for compiling large guests in a child. */
+  compileWorker?: NativeCompileWorker
 }
 
 /** A state transition of an instance, for its `onStateChange`. */
@@ -211,3 +239,9 @@ export interface NativeStats {
   cacheMisses: number
   workerThreads: number
 }
+
+/**
+ * The compile worker's entry point (`lib/compile-worker.js` in a child process): reads a guest
+ * on stdin, compiles it as `args` says, writes the artifact, returns one JSON line.
+ */
+export declare function runCompileWorker(args: string): string

@@ -839,3 +839,4 @@ module.exports.CancelHandle = nativeBinding.CancelHandle
 module.exports.NativeInstance = nativeBinding.NativeInstance
 module.exports.NativeRuntime = nativeBinding.NativeRuntime
 module.exports.WasmModule = nativeBinding.WasmModule
+module.exports.runCompileWorker = nativeBinding.runCompileWorker

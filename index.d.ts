@@ -3,6 +3,14 @@ import type { WasmModule } from './binding'
 
 export { WasmModule }
 
+declare module './binding' {
+  interface WasmModule {
+    /** Resolves once optimized code is in place (at once if it is). Rejects (ERR_WASM_HOST) when
+     *  it never will be: the runtime uses compiler 'baseline', or building optimized code failed. */
+    whenOptimized(): Promise<void>
+  }
+}
+
 export interface Limits {
   /** Linear memory of the instance, all memories together. Default 16 MiB; 64 KiB .. 4 GiB. */
   memoryBytes?: number
@@ -55,6 +63,11 @@ export interface RuntimeOptions {
   http?: (req: HttpRequest) => Promise<HttpResponse>
   /** Sink for every guest log record. */
   log?: (record: LogRecord & { label?: string }) => void
+  /** 'auto' (default): baseline code (Winch) first where the platform has it, optimized code
+   *  (Cranelift) built in the background and used by every instance created after it is ready.
+   *  Guests under 1 MiB compile optimized at once in 'auto'. 'optimizing': Cranelift only.
+   *  'baseline': Winch only (Cranelift where Winch cannot compile the guest; see `tier`). */
+  compiler?: 'auto' | 'baseline' | 'optimizing'
 }
 
 export interface ExecuteOptions {
@@ -225,6 +238,12 @@ export declare class WasmRuntime {
   executeProbe(module: WasmModule, input?: unknown, options?: ExecuteOptions): Promise<ProbeResult>
   /** A long-lived instance (the extension model): state survives between calls. */
   instantiate(module: WasmModule, options?: InstanceOptions): Promise<WasmInstance>
+  /** Optimized native code for `source`, for `target` (a Rust target triple; default this machine). */
+  precompile(source: Uint8Array | ArrayBuffer | string, options?: { target?: string }): Promise<Uint8Array>
+  /** Loads what `precompile` (or `wasm-probe compile`) produced; a path is mapped, not read. It is
+   *  native code: load only artifacts you produced yourself. A damaged artifact, or one made by
+   *  another engine build, configuration or target, rejects ERR_WASM_INVALID_MODULE saying so. */
+  loadPrecompiled(source: Uint8Array | ArrayBuffer | string, options?: LoadOptions): Promise<WasmModule>
   stats(): RuntimeStats
   /** Settles every in-flight execution (ERR_WASM_CLOSED), then releases all threads. */
   close(): Promise<void>

@@ -58,6 +58,21 @@ class Unavailable {
 
 const { NativeRuntime, WasmModule, CancelHandle } = binding || { NativeRuntime: Unavailable, WasmModule: Unavailable, CancelHandle: Unavailable }
 
+// Large guests compile in a child process running this same addon (lib/compile-worker.js), so the
+// compiler's peak memory goes back to the OS when it exits. In Electron (a VS Code extension host)
+// process.execPath is Electron itself, which the native side starts with ELECTRON_RUN_AS_NODE=1.
+const compileWorker = { program: process.execPath, script: require('node:path').join(__dirname, 'lib', 'compile-worker.js') }
+
+const COMPILERS = ['auto', 'baseline', 'optimizing']
+
+if (binding) {
+  /** Resolves once optimized code is in place (at once if it is); rejects when it never will be. */
+  WasmModule.prototype.whenOptimized = async function whenOptimized() {
+    const reason = await this.optimizedOrReason()
+    if (reason !== null && reason !== undefined) throw new WasmError(reason, 'ERR_WASM_HOST')
+  }
+}
+
 class WasmError extends Error {
   /**
    * @param {string} message
@@ -458,6 +473,23 @@ class WasmInstance {
   }
 }
 
+function checkLoadOptions(options) {
+  checkObject('options', options, ['name'])
+  return checkType('options.name', options && options.name, 'string')
+}
+
+/** Bytes or a path; WAT text given directly as a string is accepted where `wat` is true. */
+function guestSource(source, wat) {
+  if (typeof source === 'string') {
+    if (wat && /^\s*\(/.test(source)) return { bytes: Buffer.from(source, 'utf8'), path: null }
+    if (source.length === 0) throw argValue('source', 'an empty path')
+    return { bytes: null, path: source }
+  }
+  if (source instanceof Uint8Array) return { bytes: source, path: null }
+  if (source instanceof ArrayBuffer) return { bytes: new Uint8Array(source), path: null }
+  throw argType('source', 'a Uint8Array, an ArrayBuffer or a file path string', source)
+}
+
 class WasmRuntime {
   #native
   #log
@@ -465,9 +497,13 @@ class WasmRuntime {
 
   /** @param {import('./index').RuntimeOptions} [options] */
   constructor(options) {
-    checkObject('options', options, ['workerThreads', 'cacheDir', 'limits', 'http', 'log'])
+    checkObject('options', options, ['workerThreads', 'cacheDir', 'limits', 'http', 'log', 'compiler'])
     const o = options || {}
     checkType('options.workerThreads', o.workerThreads, 'number')
+    checkType('options.compiler', o.compiler, 'string')
+    if (o.compiler !== undefined && !COMPILERS.includes(o.compiler)) {
+      throw argValue('options.compiler', `must be one of ${COMPILERS.map((c) => `'${c}'`).join(', ')}; received '${o.compiler}'`)
+    }
     checkType('options.cacheDir', o.cacheDir, 'string')
     checkType('options.http', o.http, 'function')
     checkType('options.log', o.log, 'function')
@@ -483,7 +519,14 @@ class WasmRuntime {
           if (native !== undefined) native.httpDone(id, answer)
         })
       }
-      const native = new NativeRuntime({ workerThreads: o.workerThreads, cacheDir: o.cacheDir, limits: checkLimits('options.limits', o.limits) }, complete, onHttp)
+      const nativeOptions = {
+        workerThreads: o.workerThreads,
+        cacheDir: o.cacheDir,
+        limits: checkLimits('options.limits', o.limits),
+        compiler: o.compiler,
+        compileWorker: process.env.WASM_PROBE_COMPILE_IN_PROCESS === '1' ? undefined : compileWorker,
+      }
+      const native = new NativeRuntime(nativeOptions, complete, onHttp)
       target = new WeakRef(native)
       this.#native = native
       // Idle runtimes never keep the process alive; executions in flight do.
@@ -499,23 +542,36 @@ class WasmRuntime {
    * @param {{ name?: string }} [options]
    */
   async loadModule(source, options) {
-    checkObject('options', options, ['name'])
-    const name = checkType('options.name', options && options.name, 'string')
-    let bytes = null
-    let path = null
-    if (typeof source === 'string') {
-      // WAT text given directly as a string is accepted too; anything else is a file path.
-      if (/^\s*\(/.test(source)) bytes = Buffer.from(source, 'utf8')
-      else if (source.length === 0) throw argValue('source', 'an empty path')
-      else path = source
-    } else if (source instanceof Uint8Array) {
-      bytes = source
-    } else if (source instanceof ArrayBuffer) {
-      bytes = new Uint8Array(source)
-    } else {
-      throw argType('source', 'a Uint8Array, an ArrayBuffer or a file path string', source)
-    }
+    const name = checkLoadOptions(options)
+    const { bytes, path } = guestSource(source, true)
     const loaded = await this.#native.loadModule(bytes, path, name)
+    if (loaded.error) throw failureToError(loaded.error)
+    return loaded.module
+  }
+
+  /**
+   * Optimized native code for `source`, to ship and load with `loadPrecompiled`.
+   * @param {Uint8Array | ArrayBuffer | string} source
+   * @param {{ target?: string }} [options]
+   */
+  async precompile(source, options) {
+    checkObject('options', options, ['target'])
+    const target = checkType('options.target', options && options.target, 'string')
+    const { bytes, path } = guestSource(source, true)
+    const compiled = await this.#native.precompile(bytes, path, target)
+    if (compiled.error) throw failureToError(compiled.error)
+    return compiled.artifact
+  }
+
+  /**
+   * Loads what `precompile` (or `wasm-probe compile`) produced: bytes, or a path (mapped, not read).
+   * @param {Uint8Array | ArrayBuffer | string} source
+   * @param {{ name?: string }} [options]
+   */
+  async loadPrecompiled(source, options) {
+    const name = checkLoadOptions(options)
+    const { bytes, path } = guestSource(source, false)
+    const loaded = await this.#native.loadPrecompiled(bytes, path, name)
     if (loaded.error) throw failureToError(loaded.error)
     return loaded.module
   }

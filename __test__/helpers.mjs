@@ -7,7 +7,20 @@ import { expect } from 'vitest'
 
 const require = createRequire(import.meta.url)
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-export const { WasmRuntime, WasmModule, WasmError } = require(join(root, 'index.js'))
+const api = require(join(root, 'index.js'))
+export const { WasmModule, WasmError } = api
+
+// WASM_PROBE_TEST_COMPILER=baseline runs a whole spec file on baseline (Winch) code: the
+// `*.baseline.spec.mjs` files set it and import a spec, so the hostile corpus runs on each tier.
+const testCompiler = process.env.WASM_PROBE_TEST_COMPILER
+export const WasmRuntime = testCompiler
+  ? class extends api.WasmRuntime {
+      constructor(options) {
+        const plain = options === undefined || (options !== null && typeof options === 'object' && !Array.isArray(options))
+        super(plain && !(options && 'compiler' in options) ? { compiler: testCompiler, ...options } : options)
+      }
+    }
+  : api.WasmRuntime
 
 /** Path of a guest built by scripts/build-guests.mjs, e.g. guest('c/greet.wasm'). */
 export const guest = (path) => join(root, 'build', 'guests', path)

@@ -1,16 +1,17 @@
 //! The persistent compiled-code cache (`RuntimeOptions.cacheDir`).
 //!
-//! Deserialising compiled code is `unsafe` in Wasmtime: bytes that were not produced by a
-//! compatible engine could be arbitrary machine code. So an entry is only ever read back when it
-//! is intact: each file is `sha256(payload) ‖ payload`, written to a temporary file and renamed
-//! into place, and checked before use. Entries are keyed by the input's hash, the guest kind and
-//! the engine's compatibility hash, so a different Wasmtime or configuration never picks up
-//! another's code. A damaged or incompatible entry is deleted and the guest compiled afresh.
+//! An entry is a sealed artifact (see [`crate::artifact`]): Wasmtime's serialised code followed
+//! by a trailer with its BLAKE3 digest. It is written to a temporary file and renamed into place,
+//! checked before use, and then mapped, not read: code and memory images stay backed by the file.
+//! Entries are keyed by the input's BLAKE3 hash, the guest kind, the compiler tier and the
+//! engine's compatibility hash, so a different Wasmtime or configuration never picks up another's
+//! code. A damaged or incompatible entry is deleted and the guest compiled afresh.
 
+use crate::artifact::{self, Seal};
+use crate::engine::Tier;
 use crate::error::ProbeError;
-use sha2::{Digest, Sha256};
+use crate::module::ModuleKind;
 use std::hash::{Hash, Hasher};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 
@@ -18,8 +19,6 @@ use wasmtime::Engine;
 pub struct DiskCache {
   dir: PathBuf,
 }
-
-const DIGEST_LEN: usize = 32;
 
 impl DiskCache {
   /// Opens (creating it if needed) a cache directory.
@@ -29,44 +28,33 @@ impl DiskCache {
     Ok(DiskCache { dir: dir.to_path_buf() })
   }
 
-  fn path(&self, engine: &Engine, input_hash: &str, kind: &str) -> PathBuf {
+  /// Where the entry for this guest, compiled by `tier` for `engine`, lives.
+  pub fn path(&self, engine: &Engine, input_key: &str, kind: ModuleKind, tier: Tier) -> PathBuf {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
     let engine_key = hasher.finish();
-    self.dir.join(format!("{input_hash}-{kind}-{engine_key:016x}.cwasm"))
+    self.dir.join(format!(
+      "{input_key}-{}-{}-{engine_key:016x}.cwasm",
+      kind.as_str(),
+      tier.as_str()
+    ))
   }
 
-  /// The verified compiled bytes for this guest, if an intact entry exists.
-  pub fn read(&self, engine: &Engine, input_hash: &str, kind: &str) -> Option<Vec<u8>> {
-    let path = self.path(engine, input_hash, kind);
-    let mut bytes = std::fs::read(&path).ok()?;
-    if bytes.len() < DIGEST_LEN || Sha256::digest(&bytes[DIGEST_LEN..])[..] != bytes[..DIGEST_LEN] {
-      let _ = std::fs::remove_file(&path);
-      return None;
+  /// The path and seal of an intact entry, if there is one; a damaged one is removed.
+  pub fn lookup(&self, path: &Path, kind: ModuleKind, tier: Tier) -> Option<Seal> {
+    match artifact::open_file(path) {
+      Ok(seal) if seal.kind == kind && seal.tier == tier => Some(seal),
+      Err(artifact::Unsealed::Unreadable(_)) => None,
+      _ => {
+        self.discard(path);
+        None
+      }
     }
-    bytes.drain(..DIGEST_LEN);
-    Some(bytes)
   }
 
   /// Forgets an entry that turned out unusable.
-  pub fn discard(&self, engine: &Engine, input_hash: &str, kind: &str) {
-    let _ = std::fs::remove_file(self.path(engine, input_hash, kind));
-  }
-
-  /// Stores compiled bytes atomically; a failure only means the next load compiles again.
-  pub fn write(&self, engine: &Engine, input_hash: &str, kind: &str, payload: &[u8]) {
-    let path = self.path(engine, input_hash, kind);
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let written = (|| -> std::io::Result<()> {
-      let mut file = std::fs::File::create(&tmp)?;
-      file.write_all(&Sha256::digest(payload))?;
-      file.write_all(payload)?;
-      file.sync_all()?;
-      std::fs::rename(&tmp, &path)
-    })();
-    if written.is_err() {
-      let _ = std::fs::remove_file(&tmp);
-    }
+  pub fn discard(&self, path: &Path) {
+    let _ = std::fs::remove_file(path);
   }
 }
 
@@ -75,24 +63,32 @@ mod tests {
   use super::*;
 
   #[test]
-  fn entries_round_trip_and_damage_is_detected() {
+  fn entries_are_found_by_kind_and_tier_and_damage_is_removed() {
     let dir = std::env::temp_dir().join(format!("wasm-probe-cache-test-{}", std::process::id()));
     let cache = DiskCache::open(&dir).unwrap();
     let engine = Engine::default();
-    assert_eq!(cache.read(&engine, "abc", "module"), None);
-    cache.write(&engine, "abc", "module", b"compiled code");
-    assert_eq!(
-      cache.read(&engine, "abc", "module").as_deref(),
-      Some(&b"compiled code"[..])
+    let path = cache.path(&engine, "abc", ModuleKind::Module, Tier::Optimized);
+    assert_ne!(path, cache.path(&engine, "abc", ModuleKind::Module, Tier::Baseline));
+    assert_eq!(cache.lookup(&path, ModuleKind::Module, Tier::Optimized), None);
+    let sealed = artifact::seal(
+      b"compiled code".to_vec(),
+      ModuleKind::Module,
+      Tier::Optimized,
+      [1; 32],
+      3,
     );
-    assert_eq!(cache.read(&engine, "abc", "component"), None);
+    artifact::write_atomically(&path, &sealed).unwrap();
+    assert_eq!(
+      cache
+        .lookup(&path, ModuleKind::Module, Tier::Optimized)
+        .map(|s| s.payload_len),
+      Some(13)
+    );
 
-    let path = cache.path(&engine, "abc", "module");
     let mut bytes = std::fs::read(&path).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
+    bytes[0] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
-    assert_eq!(cache.read(&engine, "abc", "module"), None);
+    assert_eq!(cache.lookup(&path, ModuleKind::Module, Tier::Optimized), None);
     assert!(!path.exists(), "a damaged entry is removed");
     std::fs::remove_dir_all(dir).unwrap();
   }

@@ -5,13 +5,17 @@
 //! 8 MiB), created on first use; all share one configuration otherwise, so compiled code moves
 //! between them by serialisation instead of recompiling. The default class (1 MiB) uses the
 //! pooling allocator; the rarely used others allocate on demand.
+//!
+//! Each class exists once per compiler [`Tier`]: Winch (baseline: compiles several times faster,
+//! runs slower) and Cranelift (optimized). Their artifacts are not interchangeable — the engines'
+//! tunables differ — so a store, and the code it runs, always belongs to one tier's engine.
 
 use crate::error::{ErrorCode, ProbeError, chain_message};
 use crate::limits::{GIB, MIB, STACK_MAX, STACK_MIN};
 use once_cell::sync::OnceCell;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
-use wasmtime::{Config, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy};
 
 /// How often the ticker bumps every engine's epoch while anything runs. A guest loop is stopped
 /// at most about one tick after its deadline, and yields its worker thread every tick.
@@ -48,14 +52,54 @@ impl StackClass {
   }
 }
 
+/// Which compiler made a guest's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tier {
+  /// Winch: a single-pass compiler, for a fast start.
+  Baseline,
+  /// Cranelift at `OptLevel::Speed`.
+  Optimized,
+}
+
+impl Tier {
+  pub fn as_str(self) -> &'static str {
+    match self {
+      Tier::Baseline => "baseline",
+      Tier::Optimized => "optimized",
+    }
+  }
+
+  pub fn parse(text: &str) -> Option<Tier> {
+    match text {
+      "baseline" => Some(Tier::Baseline),
+      "optimized" => Some(Tier::Optimized),
+      _ => None,
+    }
+  }
+
+  fn index(self) -> usize {
+    self as usize
+  }
+
+  /// Whether this build has the tier's compiler for the machine it runs on: Winch generates code
+  /// for x86_64 and aarch64 only.
+  pub fn available(self) -> bool {
+    match self {
+      Tier::Optimized => true,
+      Tier::Baseline => cfg!(any(target_arch = "x86_64", target_arch = "aarch64")),
+    }
+  }
+}
+
 pub struct EngineClass {
   pub engine: Engine,
   pub class: StackClass,
+  pub tier: Tier,
   pub pooled: bool,
 }
 
 pub struct Engines {
-  classes: [OnceCell<Arc<EngineClass>>; CLASS_COUNT],
+  classes: [[OnceCell<Arc<EngineClass>>; CLASS_COUNT]; 2],
   create_lock: Mutex<()>,
   pub ticker: Arc<Ticker>,
   /// Bounds the live stores (and so the pool's slots); waiting here is what `stats().queued` counts.
@@ -73,8 +117,14 @@ pub fn engines() -> &'static Engines {
   })
 }
 
-fn base_config(class: StackClass) -> Config {
+/// The configuration every engine of `tier` and `class` shares. A precompiled artifact is only
+/// accepted by an engine with this same configuration, so `precompile` builds from it too.
+pub fn base_config(tier: Tier, class: StackClass) -> Config {
   let mut config = Config::new();
+  config.strategy(match tier {
+    Tier::Baseline => Strategy::Winch,
+    Tier::Optimized => Strategy::Cranelift,
+  });
   config
     .wasm_component_model(true)
     .epoch_interruption(true)
@@ -108,21 +158,27 @@ fn pooling_config() -> PoolingAllocationConfig {
 }
 
 impl Engines {
-  /// The engine for executions with this wasm stack size, created on first use.
-  pub fn class(&self, class: StackClass) -> Result<Arc<EngineClass>, ProbeError> {
-    let cell = &self.classes[class.index()];
+  /// The engine for code of `tier` run with this wasm stack size, created on first use.
+  pub fn class(&self, tier: Tier, class: StackClass) -> Result<Arc<EngineClass>, ProbeError> {
+    let cell = &self.classes[tier.index()][class.index()];
     if let Some(found) = cell.get() {
       return Ok(found.clone());
     }
     let _guard = self.create_lock.lock().unwrap_or_else(|p| p.into_inner());
-    let created = cell.get_or_try_init(|| self.create(class))?;
+    let created = cell.get_or_try_init(|| self.create(tier, class))?;
     Ok(created.clone())
   }
 
-  fn create(&self, class: StackClass) -> Result<Arc<EngineClass>, ProbeError> {
+  fn create(&self, tier: Tier, class: StackClass) -> Result<Arc<EngineClass>, ProbeError> {
+    if !tier.available() {
+      return Err(ProbeError::new(
+        ErrorCode::Host,
+        format!("the {} compiler is not available on this platform", tier.as_str()),
+      ));
+    }
     let mut pooled = class.index() == POOLED_CLASS && std::env::var_os("WASM_PROBE_NO_POOLING").is_none();
     let engine = loop {
-      let mut config = base_config(class);
+      let mut config = base_config(tier, class);
       if pooled {
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config()));
       }
@@ -134,13 +190,22 @@ impl Engines {
         Err(e) => {
           return Err(ProbeError::new(
             ErrorCode::Host,
-            format!("cannot create the Wasmtime engine: {}", chain_message(&e)),
+            format!(
+              "cannot create the {} Wasmtime engine: {}",
+              tier.as_str(),
+              chain_message(&e)
+            ),
           ));
         }
       }
     };
     self.ticker.watch(engine.weak());
-    Ok(Arc::new(EngineClass { engine, class, pooled }))
+    Ok(Arc::new(EngineClass {
+      engine,
+      class,
+      tier,
+      pooled,
+    }))
   }
 
   pub fn default_class() -> StackClass {
@@ -251,10 +316,15 @@ mod tests {
 
   #[test]
   fn engines_are_shared_per_class() {
-    let a = engines().class(Engines::default_class()).unwrap();
-    let b = engines().class(Engines::default_class()).unwrap();
+    let a = engines().class(Tier::Optimized, Engines::default_class()).unwrap();
+    let b = engines().class(Tier::Optimized, Engines::default_class()).unwrap();
     assert!(Arc::ptr_eq(&a, &b));
-    let small = engines().class(StackClass::for_bytes(64 * 1024)).unwrap();
+    let baseline = engines().class(Tier::Baseline, Engines::default_class()).unwrap();
+    assert!(!Arc::ptr_eq(&a, &baseline));
+    assert_eq!(baseline.tier, Tier::Baseline);
+    let small = engines()
+      .class(Tier::Optimized, StackClass::for_bytes(64 * 1024))
+      .unwrap();
     assert!(!small.pooled);
     assert_eq!(small.class.bytes(), 64 * 1024);
   }

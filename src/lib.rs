@@ -4,8 +4,10 @@
 //! `binding` is the thin napi layer the generated `binding.js` loads.
 #![deny(clippy::all)]
 
+pub mod artifact;
 pub mod cache;
 pub mod capabilities;
+pub mod compile;
 pub mod engine;
 pub mod error;
 pub mod exec;

@@ -1,17 +1,18 @@
 //! Loading guests: read, recognise (binary or WAT, core module or component), validate and
-//! compile off the JS thread, link once into an `InstancePre`, and describe the result.
+//! compile off the JS thread, link once into an `InstancePre`, and describe the result; and the
+//! tier-up of a guest that started on baseline code.
 
 use crate::cache::DiskCache;
-use crate::engine::{EngineClass, StackClass, engines};
+use crate::compile::{self, CompileWorker, Compiled, Priority};
+use crate::engine::{EngineClass, StackClass, Tier, engines};
 use crate::error::{ErrorCode, ProbeError, chain_message};
 use crate::exec::state::{ComponentState, CoreState};
-use crate::host::Linkers;
 use once_cell::sync::Lazy;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
-use wasmtime::component::{Component, InstancePre as ComponentPre};
+use wasmtime::component::InstancePre as ComponentPre;
 use wasmtime::{InstancePre, Module};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,32 +76,113 @@ pub struct Artifact {
   pub prepared: Prepared,
 }
 
-static LINKERS: Lazy<Mutex<HashMap<StackClass, Arc<Linkers>>>> = Lazy::new(Default::default);
+/// Which compilers a runtime uses (`RuntimeOptions.compiler`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CompilerChoice {
+  /// Large guests start on baseline code and move to optimized code built in the background;
+  /// small ones are compiled optimized at once (it takes milliseconds).
+  #[default]
+  Auto,
+  Baseline,
+  Optimizing,
+}
 
-fn linkers(class: &EngineClass) -> Result<Arc<Linkers>, ProbeError> {
-  let mut map = LINKERS.lock().unwrap_or_else(|p| p.into_inner());
-  if let Some(found) = map.get(&class.class) {
-    return Ok(found.clone());
+impl CompilerChoice {
+  pub fn parse(text: &str) -> Option<CompilerChoice> {
+    match text {
+      "auto" => Some(CompilerChoice::Auto),
+      "baseline" => Some(CompilerChoice::Baseline),
+      "optimizing" => Some(CompilerChoice::Optimizing),
+      _ => None,
+    }
   }
-  let built = Arc::new(Linkers::new(class)?);
-  map.insert(class.class, built.clone());
-  Ok(built)
 }
 
-/// Compiled artifacts by (input hash, stack class), shared while anything holds them: loading the
-/// same guest twice compiles it once.
-type CompiledCache = HashMap<(String, StackClass), Weak<Artifact>>;
-static COMPILED: Lazy<Mutex<CompiledCache>> = Lazy::new(Default::default);
-
-fn compiled_lookup(hash: &str, class: StackClass) -> Option<Arc<Artifact>> {
-  let map = COMPILED.lock().unwrap_or_else(|p| p.into_inner());
-  map.get(&(hash.to_string(), class)).and_then(Weak::upgrade)
+/// Where a guest's code stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TierState {
+  /// Baseline code, and optimized code is being built.
+  Optimizing,
+  /// Baseline code, and it stays so (`compiler: 'baseline'`).
+  Baseline,
+  Optimized,
+  /// Baseline code; building optimized code failed.
+  Failed(String),
 }
 
-fn compiled_store(hash: &str, artifact: &Arc<Artifact>) {
-  let mut map = COMPILED.lock().unwrap_or_else(|p| p.into_inner());
+/// The code of one guest input, shared by every load of it with the same compiler choice: its
+/// artifacts per stack class, all of one tier, and where a tier-up stands.
+pub struct Code {
+  pub kind: ModuleKind,
+  pub source_sha256: [u8; 32],
+  artifacts: Mutex<Vec<Arc<Artifact>>>,
+  state: tokio::sync::watch::Sender<TierState>,
+  /// Why the baseline compiler was not used, when it was asked for.
+  pub fallback: Option<String>,
+}
+
+impl Code {
+  fn new(
+    kind: ModuleKind,
+    source_sha256: [u8; 32],
+    artifact: Arc<Artifact>,
+    state: TierState,
+    fallback: Option<String>,
+  ) -> Code {
+    Code {
+      kind,
+      source_sha256,
+      artifacts: Mutex::new(vec![artifact]),
+      state: tokio::sync::watch::Sender::new(state),
+      fallback,
+    }
+  }
+
+  fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Artifact>>> {
+    self.artifacts.lock().unwrap_or_else(|p| p.into_inner())
+  }
+
+  /// The tier an instance created now runs.
+  pub fn tier(&self) -> Tier {
+    self.lock()[0].class.tier
+  }
+
+  /// Waits until optimized code is in place (`Ok`), or will not come (`Err` says why).
+  pub async fn when_optimized(&self) -> Result<(), String> {
+    let mut watch = self.state.subscribe();
+    let settled = watch
+      .wait_for(|s| !matches!(s, TierState::Optimizing))
+      .await
+      .map(|s| s.clone());
+    match settled {
+      Ok(TierState::Optimized) => Ok(()),
+      Ok(TierState::Failed(why)) => Err(why),
+      Ok(_) => Err("the runtime was created with compiler: 'baseline', which never builds optimized code".into()),
+      Err(_) => Err("the guest's code was released".into()),
+    }
+  }
+
+  /// Puts optimized code in place for every instance created from now on.
+  fn install(&self, artifact: Arc<Artifact>) {
+    *self.lock() = vec![artifact];
+    self.state.send_replace(TierState::Optimized);
+  }
+}
+
+/// Code by (input key, default stack class, compiler choice), shared while anything holds it:
+/// loading the same guest twice compiles it once.
+type CodeCache = HashMap<(String, StackClass, CompilerChoice), Weak<Code>>;
+static CODE: Lazy<Mutex<CodeCache>> = Lazy::new(Default::default);
+
+fn code_lookup(key: &(String, StackClass, CompilerChoice)) -> Option<Arc<Code>> {
+  let map = CODE.lock().unwrap_or_else(|p| p.into_inner());
+  map.get(key).and_then(Weak::upgrade)
+}
+
+fn code_store(key: (String, StackClass, CompilerChoice), code: &Arc<Code>) {
+  let mut map = CODE.lock().unwrap_or_else(|p| p.into_inner());
   map.retain(|_, weak| weak.strong_count() > 0);
-  map.insert((hash.to_string(), artifact.class.class), Arc::downgrade(artifact));
+  map.insert(key, Arc::downgrade(code));
 }
 
 fn kind_of(binary: &[u8]) -> Result<ModuleKind, ProbeError> {
@@ -139,80 +221,6 @@ fn read_file(path: &Path) -> Result<Vec<u8>, ProbeError> {
   std::fs::read(path).map_err(|e| ProbeError::invalid_module(format!("cannot read {}: {e}", path.display())))
 }
 
-fn link_error(kind: ModuleKind, e: &wasmtime::Error) -> ProbeError {
-  let what = kind.as_str();
-  ProbeError::new(
-    ErrorCode::Link,
-    format!(
-      "the {what} imports something this runtime does not provide: {}",
-      chain_message(e)
-    ),
-  )
-}
-
-/// Compiled code before linking.
-enum Compiled {
-  Core(Module),
-  Component(Component),
-}
-
-impl Compiled {
-  fn compile(kind: ModuleKind, engine: &wasmtime::Engine, binary: &[u8]) -> Result<Compiled, ProbeError> {
-    let invalid = |e: wasmtime::Error| {
-      ProbeError::invalid_module(format!("invalid WebAssembly {}: {}", kind.as_str(), chain_message(&e)))
-    };
-    Ok(match kind {
-      ModuleKind::Module => Compiled::Core(Module::new(engine, binary).map_err(invalid)?),
-      ModuleKind::Component => Compiled::Component(Component::new(engine, binary).map_err(invalid)?),
-    })
-  }
-
-  /// SAFETY: `bytes` must come from `Compiled::serialize` of a compatible engine: produced in
-  /// this process, or read back from a verified cache entry.
-  unsafe fn deserialize(kind: ModuleKind, engine: &wasmtime::Engine, bytes: &[u8]) -> wasmtime::Result<Compiled> {
-    // SAFETY: as the caller promised.
-    Ok(match kind {
-      ModuleKind::Module => Compiled::Core(unsafe { Module::deserialize(engine, bytes) }?),
-      ModuleKind::Component => Compiled::Component(unsafe { Component::deserialize(engine, bytes) }?),
-    })
-  }
-
-  fn of(prepared: &Prepared) -> Compiled {
-    match prepared {
-      Prepared::Core(pre) => Compiled::Core(pre.module().clone()),
-      Prepared::Component(pre) => Compiled::Component(pre.component().clone()),
-    }
-  }
-
-  fn kind(&self) -> ModuleKind {
-    match self {
-      Compiled::Core(_) => ModuleKind::Module,
-      Compiled::Component(_) => ModuleKind::Component,
-    }
-  }
-
-  fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
-    match self {
-      Compiled::Core(m) => m.serialize(),
-      Compiled::Component(c) => c.serialize(),
-    }
-  }
-
-  /// Links against the host imports of `class`'s engine.
-  fn prepare(self, class: &Arc<EngineClass>) -> Result<Prepared, ProbeError> {
-    let linkers = linkers(class)?;
-    let kind = self.kind();
-    let link = |e: wasmtime::Error| link_error(kind, &e);
-    Ok(match self {
-      Compiled::Core(m) => Prepared::Core(CorePre {
-        with_fs: linkers.core.instantiate_pre(&m).map_err(link)?,
-        without_fs: linkers.core_without_fs.instantiate_pre(&m).map_err(link)?,
-      }),
-      Compiled::Component(c) => Prepared::Component(linkers.component.instantiate_pre(&c).map_err(link)?),
-    })
-  }
-}
-
 fn describe(prepared: &Prepared, class: &EngineClass) -> (Vec<String>, Vec<String>) {
   match prepared {
     Prepared::Core(pre) => {
@@ -230,98 +238,299 @@ fn describe(prepared: &Prepared, class: &EngineClass) -> (Vec<String>, Vec<Strin
   }
 }
 
-/// Result of a load: what the guest is, its artifact, and whether it came from the cache.
-pub struct Loaded {
-  pub info: ModuleInfo,
-  pub artifact: Arc<Artifact>,
-  pub cache_hit: bool,
+/// How a runtime loads: its default stack class, disk cache, compiler choice and compile worker.
+#[derive(Clone)]
+pub struct LoadConfig {
+  pub class: StackClass,
+  pub disk: Option<DiskCache>,
+  pub compiler: CompilerChoice,
+  pub worker: Option<CompileWorker>,
 }
 
-/// Reads, validates, compiles and links a guest. Blocking: call it off the JS thread.
-pub fn load(
-  source: GuestSource,
-  name: Option<String>,
-  class: StackClass,
-  disk: Option<&DiskCache>,
-) -> Result<Loaded, ProbeError> {
-  let (input, default_name) = match source {
-    GuestSource::Bytes(bytes) => (bytes, "module".to_string()),
-    GuestSource::Path(path) => {
-      let bytes = read_file(&path)?;
-      let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "module".into());
-      (bytes, file_name)
-    }
-  };
-  let hash = hex(&Sha256::digest(&input));
-  let binary = to_binary(&input)?;
-  let kind = kind_of(&binary)?;
-  let engine_class = engines().class(class)?;
-  let (artifact, cache_hit) = match compiled_lookup(&hash, class) {
-    Some(found) => (found, true),
-    None => {
-      let engine = &engine_class.engine;
-      let cached = disk
-        .and_then(|d| d.read(engine, &hash, kind.as_str()))
-        .and_then(|bytes| {
-          // SAFETY: the entry was verified against its digest, and its key includes the engine's
-          // compatibility hash; Wasmtime still rejects an incompatible artifact with an error.
-          let found = unsafe { Compiled::deserialize(kind, engine, &bytes) };
-          if found.is_err()
-            && let Some(d) = disk
-          {
-            d.discard(engine, &hash, kind.as_str());
-          }
-          found.ok()
-        });
-      let from_disk = cached.is_some();
-      let compiled = match cached {
-        Some(c) => c,
-        None => {
-          let c = Compiled::compile(kind, engine, &binary)?;
-          if let Some(d) = disk
-            && let Ok(bytes) = c.serialize()
-          {
-            d.write(engine, &hash, kind.as_str(), &bytes);
-          }
-          c
-        }
-      };
-      let artifact = Arc::new(Artifact {
-        class: engine_class.clone(),
-        prepared: compiled.prepare(&engine_class)?,
-      });
-      compiled_store(&hash, &artifact);
-      (artifact, from_disk)
-    }
-  };
-  let (exports, imports) = describe(&artifact.prepared, &engine_class);
-  Ok(Loaded {
-    info: ModuleInfo {
-      kind,
-      name: name.unwrap_or(default_name),
-      size: input.len() as u64,
-      hash,
-      exports,
-      imports,
-    },
-    artifact,
-    cache_hit,
-  })
+/// Result of a load: what the guest is, its code, and whether it came from a cache.
+pub struct Loaded {
+  pub info: ModuleInfo,
+  pub code: Arc<Code>,
+  pub cache_hit: bool,
 }
 
 fn hex(bytes: &[u8]) -> String {
   bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A loaded guest as the runtime holds it: its description, and its artifacts per stack class
-/// (the one it was loaded with, others derived on first use).
+fn read_source(source: GuestSource) -> Result<(Vec<u8>, String), ProbeError> {
+  Ok(match source {
+    GuestSource::Bytes(bytes) => (bytes, "module".to_string()),
+    GuestSource::Path(path) => {
+      let bytes = read_file(&path)?;
+      (bytes, file_name(&path))
+    }
+  })
+}
+
+fn file_name(path: &Path) -> String {
+  path
+    .file_name()
+    .map(|n| n.to_string_lossy().into_owned())
+    .unwrap_or_else(|| "module".into())
+}
+
+fn info(code: &Code, name: String, size: u64) -> ModuleInfo {
+  let artifact = code.lock()[0].clone();
+  let (exports, imports) = describe(&artifact.prepared, &artifact.class);
+  ModuleInfo {
+    kind: code.kind,
+    name,
+    size,
+    hash: hex(&code.source_sha256),
+    exports,
+    imports,
+  }
+}
+
+fn artifact_of(compiled: Compiled, tier: Tier, class: StackClass) -> Result<Arc<Artifact>, ProbeError> {
+  let engine_class = engines().class(tier, class)?;
+  Ok(Arc::new(Artifact {
+    prepared: compiled.prepare(&engine_class)?,
+    class: engine_class,
+  }))
+}
+
+/// The tiers to look for in the disk cache, best first.
+fn cached_tiers(choice: CompilerChoice, large: bool) -> &'static [Tier] {
+  match choice {
+    CompilerChoice::Optimizing => &[Tier::Optimized],
+    CompilerChoice::Baseline => &[Tier::Baseline],
+    CompilerChoice::Auto if large => &[Tier::Optimized, Tier::Baseline],
+    CompilerChoice::Auto => &[Tier::Optimized],
+  }
+}
+
+/// Reads, validates, compiles and links a guest. Blocking: call it off the JS thread.
+pub fn load(source: GuestSource, name: Option<String>, config: &LoadConfig) -> Result<Loaded, ProbeError> {
+  let (input, default_name) = read_source(source)?;
+  let input_key = blake3::hash(&input).to_hex().to_string();
+  let binary = to_binary(&input)?;
+  let kind = kind_of(&binary)?;
+  let class = config.class;
+  let memo_key = (input_key.clone(), class, config.compiler);
+  let size = input.len() as u64;
+  let name = name.unwrap_or(default_name);
+  if let Some(code) = code_lookup(&memo_key) {
+    return Ok(Loaded {
+      info: info(&code, name, size),
+      code,
+      cache_hit: true,
+    });
+  }
+  let large = binary.len() >= compile::large_guest_bytes();
+  let disk = config.disk.as_ref();
+  let entry = |tier: Tier| -> Result<Option<PathBuf>, ProbeError> {
+    let Some(d) = disk else { return Ok(None) };
+    if !tier.available() {
+      return Ok(None);
+    }
+    Ok(Some(d.path(
+      &engines().class(tier, class)?.engine,
+      &input_key,
+      kind,
+      tier,
+    )))
+  };
+
+  let mut found = None;
+  if let Some(d) = disk {
+    for &tier in cached_tiers(config.compiler, large) {
+      let Some(path) = entry(tier)? else { continue };
+      let Some(seal) = d.lookup(&path, kind, tier) else {
+        continue;
+      };
+      let engine = engines().class(tier, class)?;
+      // SAFETY: the entry's digest matched, and its key includes the engine's compatibility hash;
+      // Wasmtime still refuses an incompatible artifact with an error.
+      match unsafe { Compiled::deserialize_file(kind, &engine.engine, &path) } {
+        Ok(compiled) => {
+          found = Some((tier, compiled, seal.source_sha256));
+          break;
+        }
+        Err(_) => d.discard(&path),
+      }
+    }
+  }
+  let cache_hit = found.is_some();
+  let (tier, compiled, sha, fallback) = match found {
+    Some((tier, compiled, sha)) => (tier, compiled, sha, None),
+    None => {
+      let sha: [u8; 32] = Sha256::digest(&input).into();
+      let tier = match config.compiler {
+        CompilerChoice::Optimizing => Tier::Optimized,
+        CompilerChoice::Baseline => Tier::Baseline,
+        CompilerChoice::Auto if large => Tier::Baseline,
+        CompilerChoice::Auto => Tier::Optimized,
+      };
+      let keep_at = if tier.available() {
+        entry(tier)?
+      } else {
+        entry(Tier::Optimized)?
+      };
+      let request = compile::Request {
+        kind,
+        binary: &binary,
+        class,
+        tier,
+        priority: Priority::Foreground,
+        source_sha256: sha,
+        source_size: size,
+        keep_at,
+      };
+      let out = compile::compile(&request, config.worker.as_ref())?;
+      // A fallback to Cranelift wrote its entry under the baseline name; move it where the
+      // optimized lookup finds it.
+      if out.tier != tier
+        && let (Some(from), Some(to)) = (entry(tier)?, entry(out.tier)?)
+      {
+        let _ = std::fs::rename(from, to);
+      }
+      (out.tier, out.compiled, sha, out.fallback)
+    }
+  };
+  let state = match (tier, config.compiler) {
+    (Tier::Optimized, _) => TierState::Optimized,
+    (Tier::Baseline, CompilerChoice::Baseline) => TierState::Baseline,
+    (Tier::Baseline, _) => TierState::Optimizing,
+  };
+  let artifact = artifact_of(compiled, tier, class)?;
+  let code = Arc::new(Code::new(kind, sha, artifact, state.clone(), fallback));
+  code_store(memo_key, &code);
+  if state == TierState::Optimizing {
+    let keep_at = entry(Tier::Optimized)?;
+    tier_up(TierUp {
+      code: Arc::downgrade(&code),
+      binary: binary.into_owned(),
+      kind,
+      class,
+      source_sha256: sha,
+      source_size: size,
+      keep_at,
+      worker: config.worker.clone(),
+    });
+  }
+  Ok(Loaded {
+    info: info(&code, name, size),
+    code,
+    cache_hit,
+  })
+}
+
+/// Loads a sealed artifact made by `precompile`, from bytes or from a file (mapped, not copied).
+pub fn load_precompiled(source: GuestSource, name: Option<String>) -> Result<Loaded, ProbeError> {
+  let (seal, compiled, default_name) = match &source {
+    GuestSource::Bytes(bytes) => {
+      let (seal, compiled) = compile::load_precompiled(Ok(bytes), "the precompiled artifact")?;
+      (seal, compiled, "module".to_string())
+    }
+    GuestSource::Path(path) => {
+      let what = format!("the precompiled artifact {}", path.display());
+      let (seal, compiled) = compile::load_precompiled(Err(path), &what)?;
+      (seal, compiled, file_name(path))
+    }
+  };
+  let artifact = artifact_of(compiled, Tier::Optimized, crate::engine::Engines::default_class())?;
+  let code = Arc::new(Code::new(
+    seal.kind,
+    seal.source_sha256,
+    artifact,
+    TierState::Optimized,
+    None,
+  ));
+  Ok(Loaded {
+    info: info(&code, name.unwrap_or(default_name), seal.source_size),
+    code,
+    cache_hit: false,
+  })
+}
+
+/// Reads a guest source for `precompile`: its kind, binary, SHA-256 and size.
+pub fn precompile(source: GuestSource, target: Option<&str>) -> Result<Vec<u8>, ProbeError> {
+  let (input, _) = read_source(source)?;
+  let binary = to_binary(&input)?;
+  let kind = kind_of(&binary)?;
+  let sha: [u8; 32] = Sha256::digest(&input).into();
+  compile::precompile(kind, &binary, target, sha, input.len() as u64)
+}
+
+/// A guest waiting for its optimized code.
+struct TierUp {
+  code: Weak<Code>,
+  binary: Vec<u8>,
+  kind: ModuleKind,
+  class: StackClass,
+  source_sha256: [u8; 32],
+  source_size: u64,
+  keep_at: Option<PathBuf>,
+  worker: Option<CompileWorker>,
+}
+
+/// Queues a tier-up. One thread for the whole process works through them one at a time, so
+/// background compiles never take more than their share of the machine, whatever is loaded.
+fn tier_up(job: TierUp) {
+  static QUEUE: Lazy<Mutex<std::sync::mpsc::Sender<TierUp>>> = Lazy::new(|| {
+    let (tx, rx) = std::sync::mpsc::channel::<TierUp>();
+    std::thread::Builder::new()
+      .name("wasm-probe-tier-up".into())
+      .spawn(move || {
+        for job in rx {
+          let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| optimize(job)));
+        }
+      })
+      .expect("spawning the tier-up thread");
+    Mutex::new(tx)
+  });
+  let queue = QUEUE.lock().unwrap_or_else(|p| p.into_inner());
+  if let Err(std::sync::mpsc::SendError(job)) = queue.send(job)
+    && let Some(code) = job.code.upgrade()
+  {
+    code
+      .state
+      .send_replace(TierState::Failed("the tier-up thread is gone".into()));
+  }
+}
+
+fn optimize(job: TierUp) {
+  // The job holds its guest only weakly: a guest every module has dropped is not compiled, and
+  // one dropped during the compile gets nothing installed.
+  if job.code.strong_count() == 0 {
+    return;
+  }
+  let request = compile::Request {
+    kind: job.kind,
+    binary: &job.binary,
+    class: job.class,
+    tier: Tier::Optimized,
+    priority: Priority::Background,
+    source_sha256: job.source_sha256,
+    source_size: job.source_size,
+    keep_at: job.keep_at.clone(),
+  };
+  let built = compile::compile(&request, job.worker.as_ref())
+    .and_then(|out| artifact_of(out.compiled, Tier::Optimized, job.class));
+  let Some(code) = job.code.upgrade() else { return };
+  match built {
+    Ok(artifact) => code.install(artifact),
+    Err(e) => {
+      code.state.send_replace(TierState::Failed(format!(
+        "building optimized code failed: {}",
+        e.message
+      )));
+    }
+  }
+}
+
+/// A loaded guest as the runtime holds it: its description and its code.
 pub struct LoadedModule {
   pub info: ModuleInfo,
   pub runtime_id: u64,
-  artifacts: Mutex<Vec<Arc<Artifact>>>,
+  pub code: Arc<Code>,
   _alive: crate::runtime::ModuleCount,
 }
 
@@ -330,21 +539,22 @@ impl LoadedModule {
     LoadedModule {
       info: loaded.info,
       runtime_id,
-      artifacts: Mutex::new(vec![loaded.artifact]),
+      code: loaded.code,
       _alive: alive,
     }
   }
 
-  /// The artifact for an execution with this stack class. Deriving one for a new class moves the
-  /// compiled code to that engine by serialisation (no recompilation); it blocks, so callers run
-  /// it off the async workers.
+  /// The artifact for an execution with this stack class, at the current tier. Deriving one for
+  /// a new class moves the compiled code to that engine by serialisation (no recompilation); it
+  /// blocks, so callers run it off the async workers.
   pub fn artifact(&self, class: StackClass) -> Result<Arc<Artifact>, ProbeError> {
-    let mut list = self.artifacts.lock().unwrap_or_else(|p| p.into_inner());
+    let mut list = self.code.lock();
     if let Some(found) = list.iter().find(|a| a.class.class == class) {
       return Ok(found.clone());
     }
     let source = Compiled::of(&list[0].prepared);
-    let target = engines().class(class)?;
+    let tier = list[0].class.tier;
+    let target = engines().class(tier, class)?;
     let moved = |e: wasmtime::Error| {
       ProbeError::new(
         ErrorCode::Host,
@@ -381,7 +591,6 @@ impl LoadedModule {
   }
 
   pub fn has_artifact(&self, class: StackClass) -> bool {
-    let list = self.artifacts.lock().unwrap_or_else(|p| p.into_inner());
-    list.iter().any(|a| a.class.class == class)
+    self.code.lock().iter().any(|a| a.class.class == class)
   }
 }

@@ -3,6 +3,7 @@
 
 use crate::cache::DiskCache;
 use crate::capabilities::{Capabilities, CapabilitiesPatch};
+use crate::compile::CompileWorker;
 use crate::engine::StackClass;
 use crate::error::{ErrorCode, ProbeError};
 use crate::exec::state::{StopReason, StopSignal};
@@ -11,7 +12,7 @@ use crate::host::http::HttpTransport;
 use crate::host::log::LiveLogs;
 use crate::instance::{self, InstanceHandle, RestartPolicy, StateListener};
 use crate::limits::{Limits, LimitsPatch};
-use crate::module::{GuestSource, LoadedModule, load};
+use crate::module::{CompilerChoice, GuestSource, LoadConfig, LoadedModule, load, load_precompiled, precompile};
 use futures::FutureExt;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -27,6 +28,9 @@ pub struct RuntimeConfig {
   /// Performs the HTTP requests guests are granted; without one they fail as `failed`.
   pub http_transport: Option<Arc<dyn HttpTransport>>,
   pub limits: LimitsPatch,
+  pub compiler: CompilerChoice,
+  /// The child process large guests compile in; without one they compile in this process.
+  pub compile_worker: Option<CompileWorker>,
 }
 
 pub const MAX_WORKER_THREADS: usize = 64;
@@ -98,7 +102,7 @@ pub struct Runtime {
   handle: tokio::runtime::Handle,
   worker_threads: usize,
   limits: Limits,
-  disk_cache: Option<DiskCache>,
+  loading: LoadConfig,
   http_transport: Option<Arc<dyn HttpTransport>>,
   shared: Arc<Shared>,
 }
@@ -198,8 +202,13 @@ impl Runtime {
       pool: Mutex::new(Some(pool)),
       handle,
       worker_threads,
+      loading: LoadConfig {
+        class: StackClass::for_bytes(limits.stack_bytes),
+        disk: disk_cache,
+        compiler: config.compiler,
+        worker: config.compile_worker,
+      },
       limits,
-      disk_cache,
       http_transport: config.http_transport,
       shared: Arc::new(Shared::default()),
     })
@@ -215,12 +224,37 @@ impl Runtime {
 
   /// Reads, validates and compiles a guest on a blocking thread of this runtime's pool.
   pub async fn load(&self, source: GuestSource, name: Option<String>) -> Result<Arc<LoadedModule>, ProbeError> {
+    let config = self.loading.clone();
+    self.load_with(move || load(source, name, &config)).await
+  }
+
+  /// Loads what `precompile` produced (checked, then mapped or copied).
+  pub async fn load_precompiled(
+    &self,
+    source: GuestSource,
+    name: Option<String>,
+  ) -> Result<Arc<LoadedModule>, ProbeError> {
+    self.load_with(move || load_precompiled(source, name)).await
+  }
+
+  /// Optimized code for `source`, sealed, for `target` (default: this machine).
+  pub async fn precompile(&self, source: GuestSource, target: Option<String>) -> Result<Vec<u8>, ProbeError> {
     self.check_open()?;
-    let class = StackClass::for_bytes(self.limits.stack_bytes);
-    let disk = self.disk_cache.clone();
+    self
+      .handle
+      .spawn_blocking(move || precompile(source, target.as_deref()))
+      .await
+      .map_err(|e| ProbeError::new(ErrorCode::Host, format!("compiling failed unexpectedly: {e}")))?
+  }
+
+  async fn load_with(
+    &self,
+    work: impl FnOnce() -> Result<crate::module::Loaded, ProbeError> + Send + 'static,
+  ) -> Result<Arc<LoadedModule>, ProbeError> {
+    self.check_open()?;
     let loaded = self
       .handle
-      .spawn_blocking(move || load(source, name, class, disk.as_ref()))
+      .spawn_blocking(work)
       .await
       .map_err(|e| ProbeError::new(ErrorCode::Host, format!("loading failed unexpectedly: {e}")))??;
     let counters = &self.shared.counters;

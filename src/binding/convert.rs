@@ -38,6 +38,16 @@ pub struct NativeRuntimeOptions {
   pub worker_threads: Option<f64>,
   pub cache_dir: Option<String>,
   pub limits: Option<NativeLimits>,
+  /// `'auto'`, `'baseline'` or `'optimizing'`.
+  pub compiler: Option<String>,
+  /// The Node executable and `lib/compile-worker.js`, for compiling large guests in a child.
+  pub compile_worker: Option<NativeCompileWorker>,
+}
+
+#[napi(object)]
+pub struct NativeCompileWorker {
+  pub program: String,
+  pub script: String,
 }
 
 #[napi(object)]

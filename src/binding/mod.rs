@@ -10,7 +10,7 @@ mod instance;
 
 use crate::error::{ErrorCode, ProbeError};
 use crate::exec::state::{StopReason, StopSignal};
-use crate::module::{GuestSource, LoadedModule};
+use crate::module::{CompilerChoice, GuestSource, LoadedModule};
 use crate::runtime::{ExecOptions, Runtime, RuntimeConfig};
 use convert::{NativeError, NativeExecuteOptions, NativeLogRecord, NativeOutcome, NativeRuntimeOptions, NativeStats};
 use futures::FutureExt;
@@ -67,6 +67,54 @@ impl WasmModule {
   pub fn imports(&self) -> Vec<String> {
     self.inner.info.imports.clone()
   }
+
+  /// What an instance created now runs: `'baseline'` (Winch) or `'optimized'` (Cranelift) code.
+  #[napi(getter, ts_return_type = "'baseline' | 'optimized'")]
+  pub fn tier(&self) -> &'static str {
+    self.inner.code.tier().as_str()
+  }
+
+  /// Why the baseline compiler was not used although it was asked for, if so.
+  #[napi(getter)]
+  pub fn tier_fallback(&self) -> Option<String> {
+    self.inner.code.fallback.clone()
+  }
+
+  /// Resolves with `null` once optimized code is in place (at once if it is), or with the reason
+  /// it never will be. `index.js` turns it into `whenOptimized()`.
+  #[napi(catch_unwind, ts_return_type = "Promise<string | null>")]
+  pub fn optimized_or_reason<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Option<String>>> {
+    let code = self.inner.code.clone();
+    env.spawn_future(async move {
+      let settled = AssertUnwindSafe(code.when_optimized())
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| Err(panic_error("waiting for optimized code").message));
+      Ok(settled.err())
+    })
+  }
+}
+
+/// The compile worker's entry point (`lib/compile-worker.js` in a child process): reads a guest
+/// on stdin, compiles it as `args` says, writes the artifact, returns one JSON line.
+#[napi(catch_unwind)]
+pub fn run_compile_worker(args: String) -> String {
+  crate::compile::run_worker(&args)
+}
+
+fn source_of(bytes: Option<Uint8Array>, path: Option<String>) -> GuestSource {
+  match (bytes, path) {
+    (Some(bytes), _) => GuestSource::Bytes(bytes.to_vec()),
+    (None, Some(path)) => GuestSource::Path(path.into()),
+    (None, None) => GuestSource::Bytes(Vec::new()),
+  }
+}
+
+/// The result of `precompile`: the artifact, or why there is none.
+#[napi(object, object_from_js = false)]
+pub struct NativePrecompile {
+  pub artifact: Option<Uint8Array>,
+  pub error: Option<NativeError>,
 }
 
 /// The result of a load: the module, or why there is none.
@@ -74,6 +122,26 @@ impl WasmModule {
 pub struct NativeLoad {
   pub module: Option<WasmModule>,
   pub error: Option<NativeError>,
+}
+
+/// Settles a load as the module or the error, panic-safe.
+async fn loaded(
+  load: impl std::future::Future<Output = std::result::Result<Arc<LoadedModule>, ProbeError>>,
+) -> NativeLoad {
+  let loaded = AssertUnwindSafe(load)
+    .catch_unwind()
+    .await
+    .unwrap_or_else(|_| Err(panic_error("loading")));
+  match loaded {
+    Ok(module) => NativeLoad {
+      module: Some(WasmModule { inner: module }),
+      error: None,
+    },
+    Err(e) => NativeLoad {
+      module: None,
+      error: Some(NativeError::from(e)),
+    },
+  }
 }
 
 /// Trips an execution's stop signal from JavaScript (an `AbortSignal` listener calls `cancel`).
@@ -146,11 +214,25 @@ impl NativeRuntime {
       .map_err(to_error)?;
     let http = Arc::new(http::JsTransport::new(requests));
     let options = options.unwrap_or_default();
+    let compiler = match options.compiler.as_deref() {
+      None => CompilerChoice::Auto,
+      Some(text) => CompilerChoice::parse(text).ok_or_else(|| {
+        convert::to_napi_error(ProbeError::invalid_value(
+          "options.compiler",
+          format!("must be 'auto', 'baseline' or 'optimizing', received {text:?}"),
+        ))
+      })?,
+    };
     let config = RuntimeConfig {
       worker_threads: options.worker_threads,
       cache_dir: options.cache_dir.map(Into::into),
       http_transport: Some(http.clone()),
       limits: options.limits.map(Into::into).unwrap_or_default(),
+      compiler,
+      compile_worker: options.compile_worker.map(|w| crate::compile::CompileWorker {
+        program: w.program.into(),
+        script: w.script.into(),
+      }),
     };
     let core = Runtime::new(config).map_err(convert::to_napi_error)?;
     let completions = on_complete
@@ -197,24 +279,48 @@ impl NativeRuntime {
     path: Option<String>,
     name: Option<String>,
   ) -> Result<PromiseRaw<'env, NativeLoad>> {
-    let source = match (bytes, path) {
-      (Some(bytes), _) => GuestSource::Bytes(bytes.to_vec()),
-      (None, Some(path)) => GuestSource::Path(path.into()),
-      (None, None) => GuestSource::Bytes(Vec::new()),
-    };
+    let source = source_of(bytes, path);
+    let core = self.core.clone();
+    env.spawn_future(async move { Ok(loaded(core.load(source, name)).await) })
+  }
+
+  /// Loads an artifact `precompile` produced, from `bytes` or from the file at `path`.
+  #[napi(catch_unwind, ts_return_type = "Promise<NativeLoad>")]
+  pub fn load_precompiled<'env>(
+    &self,
+    env: &'env Env,
+    bytes: Option<Uint8Array>,
+    path: Option<String>,
+    name: Option<String>,
+  ) -> Result<PromiseRaw<'env, NativeLoad>> {
+    let source = source_of(bytes, path);
+    let core = self.core.clone();
+    env.spawn_future(async move { Ok(loaded(core.load_precompiled(source, name)).await) })
+  }
+
+  /// Optimized code for the guest in `bytes` or at `path`, for `target` (default: this machine).
+  #[napi(catch_unwind, ts_return_type = "Promise<NativePrecompile>")]
+  pub fn precompile<'env>(
+    &self,
+    env: &'env Env,
+    bytes: Option<Uint8Array>,
+    path: Option<String>,
+    target: Option<String>,
+  ) -> Result<PromiseRaw<'env, NativePrecompile>> {
+    let source = source_of(bytes, path);
     let core = self.core.clone();
     env.spawn_future(async move {
-      let loaded = AssertUnwindSafe(core.load(source, name))
+      let compiled = AssertUnwindSafe(core.precompile(source, target))
         .catch_unwind()
         .await
-        .unwrap_or_else(|_| Err(panic_error("loading")));
-      Ok(match loaded {
-        Ok(module) => NativeLoad {
-          module: Some(WasmModule { inner: module }),
+        .unwrap_or_else(|_| Err(panic_error("precompiling")));
+      Ok(match compiled {
+        Ok(bytes) => NativePrecompile {
+          artifact: Some(Uint8Array::new(bytes)),
           error: None,
         },
-        Err(e) => NativeLoad {
-          module: None,
+        Err(e) => NativePrecompile {
+          artifact: None,
           error: Some(NativeError::from(e)),
         },
       })
