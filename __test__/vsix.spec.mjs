@@ -1,7 +1,10 @@
-// The example VS Code extension: a platform VSIX with exactly this target's binary, and the
-// extension's logic (run a probe, CancellationToken -> AbortSignal, logs) from the packaged files.
+// The example VS Code extension: a platform VSIX with exactly this target's binary and its guests
+// precompiled for that target, and the extension's logic (run a probe, precompiled guests and the
+// fallback when their artifact is refused, CancellationToken -> AbortSignal, logs) from the
+// packaged files.
+import { execFileSync } from 'node:child_process'
 import { createRequire } from 'node:module'
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { inflateRawSync } from 'node:zlib'
 import { join } from 'node:path'
@@ -60,13 +63,88 @@ describe('the example extension', () => {
     const { TARGETS } = await import(join(ext, 'scripts', 'package.mjs'))
     const entries = zipEntries(vsix)
     const natives = entries.filter((e) => e.name.endsWith('.node'))
-    expect(natives.map((e) => e.name)).toEqual([`extension/dist/wasm-probe-runtime/wasm-probe-runtime.${TARGETS[target]}.node`])
+    expect(natives.map((e) => e.name)).toEqual([`extension/dist/wasm-probe-runtime/wasm-probe-runtime.${TARGETS[target].binary}.node`])
     const names = entries.map((e) => e.name)
-    expect(names).toEqual(expect.arrayContaining(['extension/package.json', 'extension/dist/extension.js', 'extension/dist/wasm-probe-runtime/index.js']))
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'extension/package.json',
+        'extension/dist/extension.js',
+        'extension/dist/wasm-probe-runtime/index.js',
+        'extension/dist/wasm-probe-runtime/binding.js',
+        // index.js starts large compiles in a child process running this file from its own directory.
+        'extension/dist/wasm-probe-runtime/lib/compile-worker.js',
+        'extension/dist/guests/word-count.wasm',
+        'extension/dist/guests/word-count.cwasm',
+      ]),
+    )
+    const worker = entries.find((e) => e.name === 'extension/dist/wasm-probe-runtime/lib/compile-worker.js')
+    expect(worker.read()).toBe(readFileSync(join(root, 'lib', 'compile-worker.js'), 'utf8'))
+    const artifacts = entries.filter((e) => e.name.endsWith('.cwasm'))
+    expect(artifacts.map((e) => e.name)).toEqual(['extension/dist/guests/word-count.cwasm'])
     expect(names.some((n) => n.startsWith('extension/src/'))).toBe(false)
     const manifest = entries.find((e) => e.name === 'extension.vsixmanifest').read()
     expect(manifest).toContain(`TargetPlatform="${target}"`)
-    console.log(`[sizes] ${target} VSIX: ${statSync(vsix).size} bytes; its .node: ${natives[0].size} bytes`)
+    console.log(`[sizes] ${target} VSIX: ${statSync(vsix).size} bytes; its .node: ${natives[0].size} bytes; word-count.cwasm: ${artifacts[0].size} bytes`)
+  })
+
+  test('its bundled guests run from their precompiled artifact, and from the .wasm when the artifact is refused', async () => {
+    const require = createRequire(import.meta.url)
+    const { ProbeRunner } = require(join(ext, 'dist', 'probe-runner.js'))
+    const never = { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) }
+    const count = (runner, text) => runner.runBundled({ guest: 'word-count', input: { text }, token: never, onLog() {} })
+
+    // As packaged: dist/guests/ next to the bundle, the artifact for this target, nothing to log.
+    const logged = []
+    const packaged = new ProbeRunner({ log: (l) => logged.push(l) })
+    expect(packaged.bundledGuests()).toEqual(['word-count'])
+    const fast = await count(packaged, 'a b c')
+    expect(fast).toMatchObject({ ok: true, loadedFrom: join(ext, 'dist', 'guests', 'word-count.cwasm') })
+    expect(fast.headline).toMatch(/^word-count\.wasm: \{"words":3\} \([\d.]+ ms\)$/)
+    expect(logged).toEqual([])
+    const unknown = await packaged.runBundled({ guest: 'nope', input: null, token: never, onLog() {} })
+    expect(unknown).toMatchObject({ ok: false, code: 'ERR_INVALID_ARG_VALUE' })
+    await packaged.close()
+
+    // A damaged artifact: refused (saying so in the log), the .wasm compiled instead, once.
+    const damagedDir = join(out, 'damaged-guests')
+    mkdirSync(damagedDir, { recursive: true })
+    for (const f of ['word-count.wasm', 'word-count.cwasm']) copyFileSync(join(ext, 'dist', 'guests', f), join(damagedDir, f))
+    const bytes = readFileSync(join(damagedDir, 'word-count.cwasm'))
+    bytes[bytes.length >> 1] ^= 0xff
+    writeFileSync(join(damagedDir, 'word-count.cwasm'), bytes)
+    const damagedLog = []
+    const damaged = new ProbeRunner({ guestsDir: damagedDir, log: (l) => damagedLog.push(l) })
+    const slow = await count(damaged, 'one two')
+    expect(slow).toMatchObject({ ok: true, loadedFrom: join(damagedDir, 'word-count.wasm') })
+    expect(slow.headline).toMatch(/^word-count\.wasm: \{"words":2\}/)
+    expect(damagedLog).toHaveLength(1)
+    expect(damagedLog[0]).toMatch(/^precompiled .*word-count\.cwasm not used \(ERR_WASM_INVALID_MODULE: .*damaged.*\); compiling .*word-count\.wasm instead$/)
+    expect((await count(damaged, 'x')).loadedFrom).toBe(join(damagedDir, 'word-count.wasm'))
+    expect(damagedLog).toHaveLength(1)
+    await damaged.close()
+
+    // Guests packaged for another target (a VSIX installed on the wrong platform): the same fallback.
+    const { precompileGuests } = await import(join(ext, 'scripts', 'package.mjs'))
+    const foreignDir = join(out, 'foreign-guests')
+    const foreign = process.arch === 'arm64' ? 'x86_64-unknown-linux-gnu' : 'aarch64-unknown-linux-gnu'
+    expect(await precompileGuests(foreignDir, foreign)).toEqual([join(foreignDir, 'word-count.wasm'), join(foreignDir, 'word-count.cwasm')])
+    const foreignLog = []
+    const elsewhere = new ProbeRunner({ guestsDir: foreignDir, log: (l) => foreignLog.push(l) })
+    expect(await count(elsewhere, 'a')).toMatchObject({ ok: true, loadedFrom: join(foreignDir, 'word-count.wasm') })
+    expect(foreignLog[0]).toMatch(/ERR_WASM_INVALID_MODULE: .*made by another engine build, configuration or target/)
+    await elsewhere.close()
+
+    // A file the user picks is compiled from source: a .cwasm beside it is never loaded.
+    const picked = join(out, 'picked')
+    mkdirSync(picked, { recursive: true })
+    copyFileSync(join(root, 'examples', 'guests', 'wat', 'word-count.wat'), join(picked, 'word-count.wat'))
+    copyFileSync(join(ext, 'dist', 'guests', 'word-count.cwasm'), join(picked, 'word-count.cwasm'))
+    const user = new ProbeRunner()
+    expect(await user.run({ file: join(picked, 'word-count.wat'), input: { text: 'a' }, token: never, onLog() {} })).toMatchObject({
+      ok: true,
+      loadedFrom: join(picked, 'word-count.wat'),
+    })
+    await user.close()
   })
 
   test('its probe runner works from the packaged files: result, logs, cancellation, errors', async () => {
@@ -92,5 +170,10 @@ describe('the example extension', () => {
     expect(missing.code).toBe('ERR_WASM_INVALID_MODULE')
     expect(toAbortSignal(cancelled).signal.aborted).toBe(true)
     await runner.close()
+  })
+
+  test('the check CI runs on each target passes on this VSIX: its guests run from their artifacts', () => {
+    const report = execFileSync(process.execPath, [join(ext, 'scripts', 'check-vsix.mjs'), vsix], { encoding: 'utf8' })
+    expect(report).toMatch(/^ok {3}word-count: word-count\.wasm: \{"words":4\} .*\(loaded from .*word-count\.cwasm\)$/m)
   })
 })

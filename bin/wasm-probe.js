@@ -6,18 +6,27 @@
 //                         [--preopen HOST:GUEST[:ro]]... [--env KEY=VALUE]... [--arg ARG]...
 //                         [--timeout MS] [--memory MIB] [--fuel N] [--json]
 //   wasm-probe inspect <file> [--json]
+//   wasm-probe compile <file.wasm|file.wat> [-o OUT] [--target TRIPLE] [--json]
+//
+// `run` and `inspect` take a .wasm, a .wat, or a precompiled artifact (`.cwasm`, made by
+// `compile`: native code — load only artifacts you produced yourself).
 //
 // Exit codes: 0 the guest succeeded; 1 the guest reported failure; 2 the runtime stopped the guest
 // or could not run it (the error code is printed); 64 the command line is wrong.
 
+const { closeSync, openSync, readSync, renameSync, rmSync, writeFileSync } = require('node:fs')
+const { basename, extname, resolve } = require('node:path')
 const { parseArgs } = require('node:util')
 const { WasmRuntime } = require('../index.js')
 
 const USAGE = `usage:
-  wasm-probe run <file.wasm|file.wat> [--input JSON] [--export NAME] [--allow-http ORIGIN]...
+  wasm-probe run <file.wasm|file.wat|file.cwasm> [--input JSON] [--export NAME] [--allow-http ORIGIN]...
                  [--preopen HOST:GUEST[:ro]]... [--env KEY=VALUE]... [--arg ARG]...
                  [--timeout MS] [--memory MIB] [--fuel N] [--json]
-  wasm-probe inspect <file.wasm|file.wat> [--json]`
+  wasm-probe inspect <file.wasm|file.wat|file.cwasm> [--json]
+  wasm-probe compile <file.wasm|file.wat> [-o OUT] [--target TRIPLE] [--json]
+                 (OUT defaults to the input's name with .cwasm; TRIPLE to this machine's,
+                  e.g. x86_64-unknown-linux-gnu, aarch64-apple-darwin, x86_64-pc-windows-msvc)`
 
 class UsageError extends Error {}
 
@@ -69,16 +78,85 @@ const CAPABILITY_IMPORTS = [
   ['random', /^wasi_snapshot_preview1::random_get$|^wasi:random\//],
 ]
 
+/** Whether `file` is a precompiled artifact rather than wasm or WAT: named `.cwasm`, or an ELF
+ *  image (what Wasmtime's serialised code is) whatever its name. */
+function isArtifact(file) {
+  if (extname(file).toLowerCase() === '.cwasm') return true
+  let fd
+  try {
+    fd = openSync(file, 'r')
+    const head = Buffer.alloc(4)
+    return readSync(fd, head, 0, 4, 0) === 4 && head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))
+  } catch {
+    return false // loadModule reports the unreadable file
+  } finally {
+    if (fd !== undefined) closeSync(fd)
+  }
+}
+
+/** Loads a guest from a file: an artifact with loadPrecompiled, wasm or WAT with loadModule. The
+ *  path is made absolute so that it is never taken for WAT text. */
+async function load(runtime, file) {
+  const path = resolve(file)
+  const name = basename(file)
+  return isArtifact(path) ? runtime.loadPrecompiled(path, { name }) : runtime.loadModule(path, { name })
+}
+
+/** The Rust target triple of this machine, the default of `precompile`; undefined off the
+ *  platforms the addon is built for. */
+function hostTriple() {
+  const arch = { x64: 'x86_64', arm64: 'aarch64' }[process.arch]
+  if (!arch) return undefined
+  if (process.platform === 'linux') return `${arch}-unknown-linux-${process.report.getReport().header.glibcVersionRuntime ? 'gnu' : 'musl'}`
+  if (process.platform === 'darwin') return `${arch}-apple-darwin`
+  if (process.platform === 'win32') return `${arch}-pc-windows-msvc`
+  return undefined
+}
+
+async function compile(file, values) {
+  const input = resolve(file)
+  const out = resolve(values.output ?? (/\.(wasm|wat)$/i.test(file) ? file.replace(/\.(wasm|wat)$/i, '') : file) + '.cwasm')
+  if (out === input) throw new UsageError(`-o must name another file than the input (${file})`)
+  const runtime = new WasmRuntime()
+  try {
+    let artifact
+    try {
+      artifact = await runtime.precompile(input, values.target === undefined ? undefined : { target: values.target })
+    } catch (e) {
+      // An unknown or unsupported triple is a wrong command line, not a failure of the guest.
+      if (e.code === 'ERR_INVALID_ARG_VALUE' && /target/.test(e.message)) throw new UsageError(`--target: ${e.code}: ${e.message}`)
+      throw e
+    }
+    // A temporary file renamed into place: a reader never sees half an artifact.
+    const tmp = `${out}.tmp-${process.pid}`
+    try {
+      writeFileSync(tmp, artifact)
+      renameSync(tmp, out)
+    } catch (e) {
+      rmSync(tmp, { force: true })
+      throw Object.assign(new Error(`cannot write ${out}: ${e.message}`), { code: e.code })
+    }
+    const target = values.target ?? hostTriple() ?? 'this machine'
+    if (values.json) console.log(JSON.stringify({ path: out, size: artifact.length, target }))
+    else console.log(`wrote ${out} (${artifact.length} bytes, target ${target})`)
+    return 0
+  } finally {
+    await runtime.close()
+  }
+}
+
 async function inspect(file, values) {
   const runtime = new WasmRuntime()
   try {
-    const m = await runtime.loadModule(file)
+    const m = await load(runtime, file)
     const capabilities = CAPABILITY_IMPORTS.filter(([, re]) => m.imports.some((i) => re.test(i))).map(([name]) => name)
-    const facts = { name: m.name, kind: m.kind, size: m.size, hash: m.hash, exports: m.exports, imports: m.imports, capabilities }
+    const precompiled = isArtifact(resolve(file))
+    const facts = { name: m.name, kind: m.kind, size: m.size, hash: m.hash, precompiled, exports: m.exports, imports: m.imports, capabilities }
+    if (m.tier !== undefined) facts.tier = m.tier
     if (values.json) {
       console.log(JSON.stringify(facts, null, 2))
     } else {
-      console.log(`${m.name}: ${m.kind}, ${m.size} bytes, sha256 ${m.hash}`)
+      console.log(`${m.name}: ${m.kind}${precompiled ? ' (precompiled)' : ''}, ${m.size} bytes, sha256 ${m.hash}`)
       console.log(`exports: ${m.exports.join(', ') || '(none)'}`)
       console.log(`imports: ${m.imports.length === 0 ? '(none)' : ''}`)
       for (const i of m.imports) console.log(`  ${i}`)
@@ -102,7 +180,7 @@ async function run(file, values) {
   const { limits, capabilities } = runOptions(values)
   const runtime = new WasmRuntime()
   try {
-    const m = await runtime.loadModule(file)
+    const m = await load(runtime, file)
     const onLog = values.json ? undefined : (r) => console.error(`[${r.source}/${r.level}] ${r.message}`)
     let result
     try {
@@ -129,13 +207,24 @@ async function run(file, values) {
   }
 }
 
+/** The options each command takes (besides --help). */
+const COMMAND_OPTIONS = {
+  run: ['input', 'export', 'allow-http', 'preopen', 'env', 'arg', 'timeout', 'memory', 'fuel', 'json'],
+  inspect: ['json'],
+  compile: ['output', 'target', 'json'],
+}
+const COMMANDS = { run, inspect, compile }
+
 async function main(argv) {
   let parsed
   try {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
+      tokens: true,
       options: {
+        output: { type: 'string', short: 'o' },
+        target: { type: 'string' },
         input: { type: 'string' },
         export: { type: 'string' },
         'allow-http': { type: 'string', multiple: true, default: [] },
@@ -152,14 +241,19 @@ async function main(argv) {
   } catch (e) {
     throw new UsageError(e.message)
   }
-  const { values, positionals } = parsed
+  const { values, positionals, tokens } = parsed
   if (values.help) {
     console.log(USAGE)
     return 0
   }
   const [command, file, ...extra] = positionals
-  if (!file || extra.length > 0 || (command !== 'run' && command !== 'inspect')) throw new UsageError(USAGE)
-  return command === 'run' ? run(file, values) : inspect(file, values)
+  if (!file || extra.length > 0 || !Object.hasOwn(COMMANDS, command)) throw new UsageError(USAGE)
+  for (const token of tokens) {
+    if (token.kind === 'option' && !COMMAND_OPTIONS[command].includes(token.name)) {
+      throw new UsageError(`${token.rawName} is not an option of ${command}\n${USAGE}`)
+    }
+  }
+  return COMMANDS[command](file, values)
 }
 
 main(process.argv.slice(2)).then(
