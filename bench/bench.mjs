@@ -3,7 +3,8 @@
 //
 // Reported: median and p99 latency of sequential round trips, calls/s with many calls in flight,
 // the worst event-loop delay while our calls run, how far past its deadline a looping guest is
-// stopped, and what loading and running the componentize-js guest costs.
+// stopped, and what loading and running the componentize-js guest costs. Then bench/loading.mjs
+// (tiered compilation: time to first result, RSS, event-loop delay, CPU speed per tier).
 
 import { execFileSync } from 'node:child_process'
 import { createServer } from 'node:http'
@@ -293,7 +294,10 @@ async function main() {
   await rt.close()
 }
 
-main().catch((e) => {
-  console.error(e)
-  process.exit(1)
-})
+// BENCH_ONLY=loading runs just the loading bench (bench/loading.mjs), which otherwise ends the run.
+;(process.env.BENCH_ONLY === 'loading' ? Promise.resolve() : main())
+  .then(async () => (await import('./loading.mjs')).runLoadingBench())
+  .catch((e) => {
+    console.error(e)
+    process.exit(1)
+  })

@@ -88,8 +88,9 @@ impl Compiled {
     })
   }
 
-  /// SAFETY: `bytes` must come from `Compiled::serialize` of a compatible engine: produced in
-  /// this process, or read back from a verified artifact.
+  /// # Safety
+  /// `bytes` must come from `Compiled::serialize` of a compatible engine: produced in this
+  /// process, or read back from a verified artifact.
   pub unsafe fn deserialize(kind: ModuleKind, engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Compiled> {
     // SAFETY: as the caller promised.
     Ok(match kind {
@@ -100,8 +101,9 @@ impl Compiled {
 
   /// Maps a verified artifact file: code and memory images stay backed by the file.
   ///
-  /// SAFETY: the file must hold a verified artifact and must not change while the code lives
-  /// (this crate only ever replaces such files by rename).
+  /// # Safety
+  /// The file must hold a verified artifact and must not change while the code lives (this crate
+  /// only ever replaces such files by rename).
   pub unsafe fn deserialize_file(kind: ModuleKind, engine: &Engine, path: &Path) -> wasmtime::Result<Compiled> {
     // SAFETY: as the caller promised.
     Ok(match kind {
@@ -146,7 +148,9 @@ impl Compiled {
   }
 }
 
-static LINKERS: Lazy<Mutex<HashMap<(Tier, StackClass), Arc<Linkers>>>> = Lazy::new(Default::default);
+/// Host linkers per engine (tier and stack class), built once each.
+type LinkerMap = HashMap<(Tier, StackClass), Arc<Linkers>>;
+static LINKERS: Lazy<Mutex<LinkerMap>> = Lazy::new(Default::default);
 
 fn linkers(class: &EngineClass) -> Result<Arc<Linkers>, ProbeError> {
   let mut map = LINKERS.lock().unwrap_or_else(|p| p.into_inner());

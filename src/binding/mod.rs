@@ -98,6 +98,7 @@ impl WasmModule {
 /// The compile worker's entry point (`lib/compile-worker.js` in a child process): reads a guest
 /// on stdin, compiles it as `args` says, writes the artifact, returns one JSON line.
 #[napi(catch_unwind)]
+#[cfg_attr(test, allow(dead_code, reason = "called from JavaScript only"))]
 pub fn run_compile_worker(args: String) -> String {
   crate::compile::run_worker(&args)
 }
