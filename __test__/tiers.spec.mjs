@@ -129,11 +129,11 @@ describe('tier-up', () => {
 })
 
 /** Loads `path` in a fresh Node process with `cacheDir`; reports its tier and stats. */
-function freshProcess(path, { waitOptimized = false } = {}) {
+function freshProcess(path, { waitOptimized = false, cacheDir = dir } = {}) {
   const script = `
     const { WasmRuntime } = require(${JSON.stringify(join(root, 'index.js'))})
     ;(async () => {
-      const rt = new WasmRuntime({ cacheDir: ${JSON.stringify(dir)} })
+      const rt = new WasmRuntime({ cacheDir: ${JSON.stringify(cacheDir)} })
       const m = await rt.loadModule(${JSON.stringify(path)})
       const tier = m.tier
       if (${waitOptimized}) await m.whenOptimized()
@@ -149,14 +149,25 @@ function freshProcess(path, { waitOptimized = false } = {}) {
 }
 
 describe('disk cache and tiers', () => {
+  test('a process that exits before the tier-up leaves its baseline entry, and the next starts on it', () => {
+    const path = guest('c/http-check.wasm')
+    const first = freshProcess(path)
+    expect(first.tier).toBe('baseline')
+    const second = freshProcess(path)
+    expect(second.tier).toBe('baseline')
+    expect(second.stats).toMatchObject({ cacheHits: 1, cacheMisses: 0 })
+  })
+
   test('the cache keeps optimized code once it exists, so the next process starts on it', () => {
     const path = guest('c/greet.wasm')
-    const first = freshProcess(path, { waitOptimized: true })
+    const cacheDir = join(dir, 'optimized')
+    const first = freshProcess(path, { waitOptimized: true, cacheDir })
     expect(first.tier).toBe('baseline')
-    const names = readdirSync(dir).filter((f) => f.endsWith('.cwasm'))
-    expect(names.some((f) => f.includes('-baseline-'))).toBe(true)
+    const names = readdirSync(cacheDir).filter((f) => f.endsWith('.cwasm'))
+    // The optimized entry replaced the baseline one.
     expect(names.some((f) => f.includes('-optimized-'))).toBe(true)
-    const second = freshProcess(path)
+    expect(names.some((f) => f.includes('-baseline-'))).toBe(false)
+    const second = freshProcess(path, { cacheDir })
     expect(second.tier).toBe('optimized')
     expect(second.stats).toMatchObject({ cacheHits: 1, cacheMisses: 0 })
     expect(first.output).toMatchObject({ greeting: 'hello, cache', language: 'c' })

@@ -404,7 +404,9 @@ pub fn load(source: GuestSource, name: Option<String>, config: &LoadConfig) -> R
   code_store(memo_key, &code);
   if state == TierState::Optimizing {
     let keep_at = entry(Tier::Optimized)?;
+    let replaces = entry(Tier::Baseline)?;
     tier_up(TierUp {
+      replaces,
       code: Arc::downgrade(&code),
       binary: binary.into_owned(),
       kind,
@@ -468,6 +470,8 @@ struct TierUp {
   source_sha256: [u8; 32],
   source_size: u64,
   keep_at: Option<PathBuf>,
+  /// The baseline cache entry, removed once the optimized one is written.
+  replaces: Option<PathBuf>,
   worker: Option<CompileWorker>,
 }
 
@@ -516,7 +520,17 @@ fn optimize(job: TierUp) {
     .and_then(|out| artifact_of(out.compiled, Tier::Optimized, job.class));
   let Some(code) = job.code.upgrade() else { return };
   match built {
-    Ok(artifact) => code.install(artifact),
+    Ok(artifact) => {
+      // The optimized entry supersedes the baseline one. Mapped baseline code stays valid after
+      // its file is gone (on Windows the removal fails while it is mapped, and the entry is
+      // simply never looked up again, as optimized entries are looked up first).
+      if let (Some(old), Some(new)) = (&job.replaces, &job.keep_at)
+        && new.exists()
+      {
+        let _ = std::fs::remove_file(old);
+      }
+      code.install(artifact);
+    }
     Err(e) => {
       code.state.send_replace(TierState::Failed(format!(
         "building optimized code failed: {}",
