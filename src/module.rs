@@ -306,10 +306,110 @@ fn cached_tiers(choice: CompilerChoice, large: bool) -> &'static [Tier] {
   }
 }
 
+/// The cache entry of this guest for `tier`, if the runtime has a disk cache.
+fn entry_path(
+  config: &LoadConfig,
+  input_key: &str,
+  kind: ModuleKind,
+  tier: Tier,
+) -> Result<Option<PathBuf>, ProbeError> {
+  let Some(d) = &config.disk else { return Ok(None) };
+  if !tier.available() {
+    return Ok(None);
+  }
+  let engine = engines().class(tier, config.class)?;
+  Ok(Some(d.path(&engine.engine, input_key, kind, tier)))
+}
+
+/// Maps the first intact disk cache entry among `tiers`.
+fn disk_lookup(
+  config: &LoadConfig,
+  tiers: &[Tier],
+  input_key: &str,
+  kind: ModuleKind,
+) -> Result<Option<(Tier, Compiled, [u8; 32])>, ProbeError> {
+  let Some(d) = &config.disk else { return Ok(None) };
+  for &tier in tiers {
+    let Some(path) = entry_path(config, input_key, kind, tier)? else {
+      continue;
+    };
+    let Some(seal) = d.lookup(&path, kind, tier) else {
+      continue;
+    };
+    let engine = engines().class(tier, config.class)?;
+    // SAFETY: the entry's digest matched, and its key includes the engine's compatibility hash;
+    // Wasmtime still refuses an incompatible artifact with an error.
+    match unsafe { Compiled::deserialize_file(kind, &engine.engine, &path) } {
+      Ok(compiled) => return Ok(Some((tier, compiled, seal.source_sha256))),
+      Err(_) => d.discard(&path),
+    }
+  }
+  Ok(None)
+}
+
+/// A finished load from code that needs nothing more: no compile, no tier-up.
+fn settled(code: Arc<Code>, name: String, size: u64) -> Loaded {
+  Loaded {
+    info: info(&code, name, size),
+    code,
+    cache_hit: true,
+  }
+}
+
+/// The fast path for a `.wasm` file whose code is already in memory or in the disk cache in its
+/// final tier: the file is mapped and hashed, never copied (reading 12 MB costs more here than
+/// everything else a cache hit does). Anything else goes the full way, which reads the file
+/// afresh — so what is compiled is never a mapping that could change under the compiler.
+fn load_cached_file(path: &Path, name: &Option<String>, config: &LoadConfig) -> Result<Option<Loaded>, ProbeError> {
+  let Ok(file) = std::fs::File::open(path) else {
+    return Ok(None);
+  };
+  // SAFETY: a read-only mapping, only hashed and inspected; if the file changes meanwhile the
+  // digest is of some state of it, and at worst this load misses and goes the full way.
+  let Ok(map) = (unsafe { memmap2::Mmap::map(&file) }) else {
+    return Ok(None);
+  };
+  if !map.starts_with(b"\0asm") {
+    return Ok(None);
+  }
+  let kind = kind_of(&map)?;
+  let input_key = crate::artifact::digest(&map).to_hex().to_string();
+  let size = map.len() as u64;
+  let name = name.clone().unwrap_or_else(|| file_name(path));
+  if let Some(code) = code_lookup(&(input_key.clone(), config.class, config.compiler)) {
+    return Ok(Some(settled(code, name, size)));
+  }
+  let final_tier = match config.compiler {
+    CompilerChoice::Baseline => Tier::Baseline,
+    _ => Tier::Optimized,
+  };
+  let Some((tier, compiled, sha)) = disk_lookup(config, &[final_tier], &input_key, kind)? else {
+    return Ok(None);
+  };
+  let state = match tier {
+    Tier::Optimized => TierState::Optimized,
+    Tier::Baseline => TierState::Baseline,
+  };
+  let code = Arc::new(Code::new(
+    kind,
+    sha,
+    artifact_of(compiled, tier, config.class)?,
+    state,
+    None,
+  ));
+  code_store((input_key, config.class, config.compiler), &code);
+  Ok(Some(settled(code, name, size)))
+}
+
 /// Reads, validates, compiles and links a guest. Blocking: call it off the JS thread.
 pub fn load(source: GuestSource, name: Option<String>, config: &LoadConfig) -> Result<Loaded, ProbeError> {
+  if let GuestSource::Path(path) = &source
+    && let Some(loaded) = load_cached_file(path, &name, config)?
+  {
+    return Ok(loaded);
+  }
   let (input, default_name) = read_source(source)?;
-  let input_key = blake3::hash(&input).to_hex().to_string();
+  let input_key = crate::artifact::digest(&input).to_hex().to_string();
   let binary = to_binary(&input)?;
   let kind = kind_of(&binary)?;
   let class = config.class;
@@ -317,46 +417,11 @@ pub fn load(source: GuestSource, name: Option<String>, config: &LoadConfig) -> R
   let size = input.len() as u64;
   let name = name.unwrap_or(default_name);
   if let Some(code) = code_lookup(&memo_key) {
-    return Ok(Loaded {
-      info: info(&code, name, size),
-      code,
-      cache_hit: true,
-    });
+    return Ok(settled(code, name, size));
   }
   let large = binary.len() >= compile::large_guest_bytes();
-  let disk = config.disk.as_ref();
-  let entry = |tier: Tier| -> Result<Option<PathBuf>, ProbeError> {
-    let Some(d) = disk else { return Ok(None) };
-    if !tier.available() {
-      return Ok(None);
-    }
-    Ok(Some(d.path(
-      &engines().class(tier, class)?.engine,
-      &input_key,
-      kind,
-      tier,
-    )))
-  };
-
-  let mut found = None;
-  if let Some(d) = disk {
-    for &tier in cached_tiers(config.compiler, large) {
-      let Some(path) = entry(tier)? else { continue };
-      let Some(seal) = d.lookup(&path, kind, tier) else {
-        continue;
-      };
-      let engine = engines().class(tier, class)?;
-      // SAFETY: the entry's digest matched, and its key includes the engine's compatibility hash;
-      // Wasmtime still refuses an incompatible artifact with an error.
-      match unsafe { Compiled::deserialize_file(kind, &engine.engine, &path) } {
-        Ok(compiled) => {
-          found = Some((tier, compiled, seal.source_sha256));
-          break;
-        }
-        Err(_) => d.discard(&path),
-      }
-    }
-  }
+  let entry = |tier: Tier| entry_path(config, &input_key, kind, tier);
+  let found = disk_lookup(config, cached_tiers(config.compiler, large), &input_key, kind)?;
   let cache_hit = found.is_some();
   let (tier, compiled, sha, fallback) = match found {
     Some((tier, compiled, sha)) => (tier, compiled, sha, None),
