@@ -46,14 +46,12 @@ pub enum Priority {
   Background,
 }
 
-impl Priority {
-  /// Unix nice value of the compiling threads or child process: the lowest, below the JS thread
-  /// and the guests (a compile on an idle machine runs as fast either way). On Linux a background
-  /// compile goes further and runs under `SCHED_IDLE`: only on CPU time nothing else wants.
-  fn nice(self) -> i32 {
-    19
-  }
+/// Unix nice value of every compiling thread or child process: the lowest, below the JS thread
+/// and the guests (a compile on an idle machine runs as fast either way). On Linux a background
+/// compile goes further and runs under `SCHED_IDLE`: only on CPU time nothing else wants.
+const COMPILE_NICE: i32 = 19;
 
+impl Priority {
   fn idle_class(self) -> bool {
     self == Priority::Background
   }
@@ -185,7 +183,7 @@ fn lower_thread_priority(priority: Priority) {
   // SAFETY: plain syscalls on the calling thread; a failure only leaves the priority as it was.
   unsafe {
     let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-    libc::setpriority(libc::PRIO_PROCESS, tid, priority.nice());
+    libc::setpriority(libc::PRIO_PROCESS, tid, COMPILE_NICE);
     if priority.idle_class() {
       let param = libc::sched_param { sched_priority: 0 };
       libc::sched_setscheduler(tid as libc::pid_t, libc::SCHED_IDLE, &param);
@@ -246,8 +244,9 @@ pub struct Output {
 
 /// Compiles `req`, in a child process when it is large and a worker is given.
 pub fn compile(req: &Request<'_>, worker: Option<&CompileWorker>) -> Result<Output, ProbeError> {
+  let large = req.binary.len() >= large_guest_bytes();
   if let Some(worker) = worker
-    && req.binary.len() >= large_guest_bytes()
+    && large
   {
     // When the worker cannot run (no Node, a sandbox without fork, a broken install), compile here.
     if let Ok(done) = compile_in_child(req, worker) {
@@ -255,7 +254,6 @@ pub fn compile(req: &Request<'_>, worker: Option<&CompileWorker>) -> Result<Outp
     }
   }
   let output = pool(req.priority).install(|| compile_here(req))?;
-  let large = req.binary.len() >= large_guest_bytes();
   let output = match (&req.keep_at, large) {
     // Keep the code backed by its file rather than by anonymous memory, then give the compiler's
     // peak back.
@@ -433,12 +431,11 @@ fn compile_in_child(req: &Request<'_>, worker: &CompileWorker) -> Result<Result<
 #[cfg(unix)]
 fn lower_child_priority(command: &mut Command, priority: Priority) {
   use std::os::unix::process::CommandExt;
-  let nice = priority.nice();
   let idle = priority.idle_class();
   // SAFETY: between fork and exec only async-signal-safe syscalls run.
   unsafe {
     command.pre_exec(move || {
-      libc::setpriority(libc::PRIO_PROCESS, 0, nice);
+      libc::setpriority(libc::PRIO_PROCESS, 0, COMPILE_NICE);
       #[cfg(target_os = "linux")]
       if idle {
         let param = libc::sched_param { sched_priority: 0 };
