@@ -155,6 +155,7 @@ export interface NativeLimits {
   tableElements?: number
   fuel?: number
   timeoutMs?: number
+  openFiles?: number
 }
 
 /** The result of a load: the module, or why there is none. */
@@ -220,6 +221,9 @@ export interface NativeRuntimeOptions {
   compiler?: string
   /** The Node executable and `lib/compile-worker.js`, for compiling large guests in a child. */
   compileWorker?: NativeCompileWorker
+  maxInstances?: number
+  maxQueued?: number
+  maxTotalMemoryBytes?: number
 }
 
 /** A state transition of an instance, for its `onStateChange`. */
@@ -238,6 +242,8 @@ export interface NativeStats {
   cacheHits: number
   cacheMisses: number
   workerThreads: number
+  instances: number
+  memoryBytes: number
 }
 
 /**

@@ -22,6 +22,10 @@ export interface Limits {
   fuel?: number
   /** Wall clock from the call. Default 30 000. */
   timeoutMs?: number
+  /** WASI descriptors open at once (preopened directories count). Default 100; 0 .. 100 000.
+   *  An open beyond it fails in the guest with "too many open files" (p1 `EMFILE`; p2
+   *  `insufficient-memory`, the closest code WASI p2 has); the guest carries on. */
+  openFiles?: number
 }
 
 export interface Capabilities {
@@ -68,6 +72,17 @@ export interface RuntimeOptions {
    *  Guests under 1 MiB compile optimized at once in 'auto'. 'optimizing': Cranelift only.
    *  'baseline': Winch only (Cranelift where Winch cannot compile the guest; see `tier`). */
   compiler?: 'auto' | 'baseline' | 'optimizing'
+  /** Live long-lived instances. Default 1000; beyond it `instantiate` rejects ERR_WASM_BUSY.
+   *  Instances never take the capacity executions run on: any number of them up to this
+   *  leaves `executeProbe` served. */
+  maxInstances?: number
+  /** Executions (and instance calls) accepted but not started yet. Default 10 000; beyond it
+   *  the call rejects ERR_WASM_BUSY at once and nothing runs. */
+  maxQueued?: number
+  /** Linear memory of all this runtime's live guests together. Default: unlimited. Growth past
+   *  it is refused like a per-instance limit (`memory.grow` returns -1; a guest that then fails
+   *  rejects ERR_WASM_MEMORY_LIMIT naming maxTotalMemoryBytes). */
+  maxTotalMemoryBytes?: number
 }
 
 export interface ExecuteOptions {
@@ -183,6 +198,10 @@ export interface RuntimeStats {
   cacheHits: number
   cacheMisses: number
   workerThreads: number
+  /** Live long-lived instances. */
+  instances: number
+  /** Linear memory all live guests hold (running executions and live instances). */
+  memoryBytes: number
 }
 
 export type WasmErrorCode =
@@ -200,6 +219,7 @@ export type WasmErrorCode =
   | 'ERR_WASM_HOST'
   | 'ERR_WASM_INSTANCE_DISABLED'
   | 'ERR_WASM_CLOSED'
+  | 'ERR_WASM_BUSY'
   | 'ERR_INVALID_ARG_VALUE'
   | 'ERR_INVALID_ARG_TYPE'
   | 'ERR_WASM_UNSUPPORTED_PLATFORM'

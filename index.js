@@ -137,7 +137,8 @@ function checkStringArray(name, value) {
   return value
 }
 
-const LIMIT_KEYS = ['memoryBytes', 'stackBytes', 'tableElements', 'fuel', 'timeoutMs']
+const LIMIT_KEYS = ['memoryBytes', 'stackBytes', 'tableElements', 'fuel', 'timeoutMs', 'openFiles']
+const CAPACITY_KEYS = ['maxInstances', 'maxQueued', 'maxTotalMemoryBytes']
 
 function checkLimits(name, limits) {
   if (checkObject(name, limits, LIMIT_KEYS) === undefined) return undefined
@@ -497,9 +498,10 @@ class WasmRuntime {
 
   /** @param {import('./index').RuntimeOptions} [options] */
   constructor(options) {
-    checkObject('options', options, ['workerThreads', 'cacheDir', 'limits', 'http', 'log', 'compiler'])
+    checkObject('options', options, ['workerThreads', 'cacheDir', 'limits', 'http', 'log', 'compiler', ...CAPACITY_KEYS])
     const o = options || {}
     checkType('options.workerThreads', o.workerThreads, 'number')
+    for (const key of CAPACITY_KEYS) checkType(`options.${key}`, o[key], 'number')
     checkType('options.compiler', o.compiler, 'string')
     if (o.compiler !== undefined && !COMPILERS.includes(o.compiler)) {
       throw argValue('options.compiler', `must be one of ${COMPILERS.map((c) => `'${c}'`).join(', ')}; received '${o.compiler}'`)
@@ -524,6 +526,9 @@ class WasmRuntime {
         cacheDir: o.cacheDir,
         limits: checkLimits('options.limits', o.limits),
         compiler: o.compiler,
+        maxInstances: o.maxInstances,
+        maxQueued: o.maxQueued,
+        maxTotalMemoryBytes: o.maxTotalMemoryBytes,
         compileWorker: process.env.WASM_PROBE_COMPILE_IN_PROCESS === '1' ? undefined : compileWorker,
       }
       const native = new NativeRuntime(nativeOptions, complete, onHttp)

@@ -6,7 +6,10 @@ async function typed(): Promise<void> {
   const runtime = new WasmRuntime({
     workerThreads: 2,
     cacheDir: '/tmp/cache',
-    limits: { memoryBytes: 1 << 24, stackBytes: 1 << 20, tableElements: 10_000, fuel: 1e6, timeoutMs: 1000 },
+    limits: { memoryBytes: 1 << 24, stackBytes: 1 << 20, tableElements: 10_000, fuel: 1e6, timeoutMs: 1000, openFiles: 100 },
+    maxInstances: 1000,
+    maxQueued: 10_000,
+    maxTotalMemoryBytes: 1 << 30,
     log: (record: LogRecord & { label?: string }) => void record.message,
   })
   const module: WasmModule = await runtime.loadModule(new Uint8Array([0, 97, 115, 109]), { name: 'x' })
@@ -24,6 +27,7 @@ async function typed(): Promise<void> {
   const fuel: number | undefined = result.metrics.fuelConsumed
   const ok: boolean = result.success
   const stats: RuntimeStats = runtime.stats()
+  const capacity: number = stats.instances + stats.memoryBytes + stats.queued + stats.active
   const instance: WasmInstance = await runtime.instantiate(module, {
     timeouts: { hover: 300, custom: 50 },
     restart: { maxFailures: 3, backoffMs: 10 },
@@ -37,6 +41,6 @@ async function typed(): Promise<void> {
   const error = new WasmError('boom', 'ERR_WASM_TRAP')
   const code: string = error.code
   await runtime.close()
-  void [kind, facts, n, fuel, ok, stats, code, error.trap?.kind, error.metrics?.runUs, state, called]
+  void [kind, facts, n, fuel, ok, stats, capacity, code, error.trap?.kind, error.metrics?.runUs, state, called]
 }
 void typed

@@ -294,9 +294,12 @@ async function main() {
   await rt.close()
 }
 
-// BENCH_ONLY=loading runs just the loading bench (bench/loading.mjs), which otherwise ends the run.
-;(process.env.BENCH_ONLY === 'loading' ? Promise.resolve() : main())
-  .then(async () => (await import('./loading.mjs')).runLoadingBench())
+// BENCH_ONLY=capacity or =loading runs just that part (bench/capacity.mjs, bench/loading.mjs);
+// otherwise both follow the main bench.
+const only = process.env.BENCH_ONLY
+;(only ? Promise.resolve() : main())
+  .then(async () => (!only || only === 'capacity') && (await import('./capacity.mjs')).runCapacityBench())
+  .then(async () => (!only || only === 'loading') && (await import('./loading.mjs')).runLoadingBench())
   .catch((e) => {
     console.error(e)
     process.exit(1)

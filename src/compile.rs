@@ -149,16 +149,16 @@ impl Compiled {
 }
 
 /// Host linkers per engine (tier and stack class), built once each.
-type LinkerMap = HashMap<(Tier, StackClass), Arc<Linkers>>;
+type LinkerMap = HashMap<u32, Arc<Linkers>>;
 static LINKERS: Lazy<Mutex<LinkerMap>> = Lazy::new(Default::default);
 
 fn linkers(class: &EngineClass) -> Result<Arc<Linkers>, ProbeError> {
   let mut map = LINKERS.lock().unwrap_or_else(|p| p.into_inner());
-  if let Some(found) = map.get(&(class.tier, class.class)) {
+  if let Some(found) = map.get(&class.id) {
     return Ok(found.clone());
   }
   let built = Arc::new(Linkers::new(class)?);
-  map.insert((class.tier, class.class), built.clone());
+  map.insert(class.id, built.clone());
   Ok(built)
 }
 

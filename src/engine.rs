@@ -91,7 +91,18 @@ impl Tier {
   }
 }
 
+/// Where a store's instances, memories and stacks come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Placement {
+  /// The pool where there is one (the default stack class): one execution's short-lived store.
+  Shared,
+  /// Allocated on demand and freed with the store: a long-lived instance.
+  Dedicated,
+}
+
 pub struct EngineClass {
+  /// Unique per engine in this process (two engines may share tier and class).
+  pub id: u32,
   pub engine: Engine,
   pub class: StackClass,
   pub tier: Tier,
@@ -100,6 +111,8 @@ pub struct EngineClass {
 
 pub struct Engines {
   classes: [[OnceCell<Arc<EngineClass>>; CLASS_COUNT]; 2],
+  /// Per tier: the default class allocating on demand, for long-lived instances.
+  dedicated: [OnceCell<Arc<EngineClass>>; 2],
   create_lock: Mutex<()>,
   pub ticker: Arc<Ticker>,
   /// Bounds the live stores (and so the pool's slots); waiting here is what `stats().queued` counts.
@@ -111,6 +124,7 @@ static ENGINES: OnceCell<Engines> = OnceCell::new();
 pub fn engines() -> &'static Engines {
   ENGINES.get_or_init(|| Engines {
     classes: Default::default(),
+    dedicated: Default::default(),
     create_lock: Mutex::new(()),
     ticker: Ticker::start(),
     store_permits: Arc::new(tokio::sync::Semaphore::new(MAX_LIVE_STORES)),
@@ -133,6 +147,10 @@ pub fn base_config(tier: Tier, class: StackClass) -> Config {
     .max_wasm_stack(class.bytes())
     .async_stack_size(class.bytes() + HOST_STACK_HEADROOM)
     .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable)
+    // macOS: POSIX signals, as on Linux, not Mach exception ports. Electron's V8 traps its own
+    // wasm faults with a POSIX handler that Wasmtime's chains to; Mach ports break in forked
+    // children and have been seen to miss faults (wasmtime#10099, PR #11990). README: signals.
+    .macos_use_mach_ports(false)
     .cranelift_opt_level(wasmtime::OptLevel::Speed);
   config
 }
@@ -160,23 +178,35 @@ fn pooling_config() -> PoolingAllocationConfig {
 impl Engines {
   /// The engine for code of `tier` run with this wasm stack size, created on first use.
   pub fn class(&self, tier: Tier, class: StackClass) -> Result<Arc<EngineClass>, ProbeError> {
-    let cell = &self.classes[tier.index()][class.index()];
+    self.placed(tier, class, Placement::Shared)
+  }
+
+  /// The engine for code of `tier` with this wasm stack size, for stores placed as `placement`.
+  /// Only the default class has two (pooled and not); every other class allocates on demand.
+  pub fn placed(&self, tier: Tier, class: StackClass, placement: Placement) -> Result<Arc<EngineClass>, ProbeError> {
+    let may_pool = class.index() == POOLED_CLASS;
+    let cell = if may_pool && placement == Placement::Dedicated {
+      &self.dedicated[tier.index()]
+    } else {
+      &self.classes[tier.index()][class.index()]
+    };
     if let Some(found) = cell.get() {
       return Ok(found.clone());
     }
+    let pool = may_pool && placement == Placement::Shared;
     let _guard = self.create_lock.lock().unwrap_or_else(|p| p.into_inner());
-    let created = cell.get_or_try_init(|| self.create(tier, class))?;
+    let created = cell.get_or_try_init(|| self.create(tier, class, pool))?;
     Ok(created.clone())
   }
 
-  fn create(&self, tier: Tier, class: StackClass) -> Result<Arc<EngineClass>, ProbeError> {
+  fn create(&self, tier: Tier, class: StackClass, pool: bool) -> Result<Arc<EngineClass>, ProbeError> {
     if !tier.available() {
       return Err(ProbeError::new(
         ErrorCode::Host,
         format!("the {} compiler is not available on this platform", tier.as_str()),
       ));
     }
-    let mut pooled = class.index() == POOLED_CLASS && std::env::var_os("WASM_PROBE_NO_POOLING").is_none();
+    let mut pooled = pool && std::env::var_os("WASM_PROBE_NO_POOLING").is_none();
     let engine = loop {
       let mut config = base_config(tier, class);
       if pooled {
@@ -200,7 +230,9 @@ impl Engines {
       }
     };
     self.ticker.watch(engine.weak());
+    static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     Ok(Arc::new(EngineClass {
+      id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
       engine,
       class,
       tier,
@@ -327,5 +359,14 @@ mod tests {
       .unwrap();
     assert!(!small.pooled);
     assert_eq!(small.class.bytes(), 64 * 1024);
+    let dedicated = engines()
+      .placed(Tier::Optimized, Engines::default_class(), Placement::Dedicated)
+      .unwrap();
+    assert!(!dedicated.pooled);
+    assert!(!Arc::ptr_eq(&a, &dedicated));
+    let small_dedicated = engines()
+      .placed(Tier::Optimized, StackClass::for_bytes(64 * 1024), Placement::Dedicated)
+      .unwrap();
+    assert!(Arc::ptr_eq(&small, &small_dedicated));
   }
 }

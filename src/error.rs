@@ -19,12 +19,13 @@ pub enum ErrorCode {
   Host,
   InstanceDisabled,
   Closed,
+  Busy,
   InvalidArgValue,
   InvalidArgType,
 }
 
 impl ErrorCode {
-  pub const ALL: [ErrorCode; 16] = [
+  pub const ALL: [ErrorCode; 17] = [
     ErrorCode::InvalidModule,
     ErrorCode::Link,
     ErrorCode::CapabilityDenied,
@@ -39,6 +40,7 @@ impl ErrorCode {
     ErrorCode::Host,
     ErrorCode::InstanceDisabled,
     ErrorCode::Closed,
+    ErrorCode::Busy,
     ErrorCode::InvalidArgValue,
     ErrorCode::InvalidArgType,
   ];
@@ -59,6 +61,7 @@ impl ErrorCode {
       ErrorCode::Host => "ERR_WASM_HOST",
       ErrorCode::InstanceDisabled => "ERR_WASM_INSTANCE_DISABLED",
       ErrorCode::Closed => "ERR_WASM_CLOSED",
+      ErrorCode::Busy => "ERR_WASM_BUSY",
       ErrorCode::InvalidArgValue => "ERR_INVALID_ARG_VALUE",
       ErrorCode::InvalidArgType => "ERR_INVALID_ARG_TYPE",
     }

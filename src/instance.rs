@@ -9,6 +9,7 @@
 //! second terminates (rebuilds) with that reason, the third disables. A guest's own failure
 //! (`success: false`), bad output or a missing export is not a crash: the instance stays.
 
+use crate::capacity::GaugeGuard;
 use crate::engine::engines;
 use crate::error::{ErrorCode, ProbeError};
 use crate::exec::guest::{CallSetup, LiveGuest, check_export};
@@ -20,10 +21,10 @@ use crate::module::Artifact;
 use futures::FutureExt;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RestartPolicy {
@@ -141,6 +142,34 @@ struct Shared {
   disposing: AtomicBool,
   /// The stop signal of the running call, for `dispose` to stop it.
   current: Mutex<Option<Arc<StopSignal>>>,
+  /// Calls accepted and not settled yet (the running one included).
+  calls: Arc<AtomicUsize>,
+}
+
+/// A call's place on its instance: counted until it settles, and in the runtime's queue while it
+/// waits behind another call.
+pub struct Admitted {
+  call: Option<CallCount>,
+  queued: Option<GaugeGuard>,
+}
+
+impl Admitted {
+  fn started(&mut self) {
+    self.queued = None;
+  }
+
+  fn release(&mut self) {
+    self.queued = None;
+    self.call = None;
+  }
+}
+
+struct CallCount(Arc<AtomicUsize>);
+
+impl Drop for CallCount {
+  fn drop(&mut self) {
+    self.0.fetch_sub(1, Ordering::AcqRel);
+  }
 }
 
 impl Shared {
@@ -176,14 +205,17 @@ enum Job {
   Dispose(oneshot::Sender<()>),
 }
 
-/// Settles a call exactly once, with `ERR_WASM_CLOSED` if it is dropped unanswered.
+/// Settles a call exactly once, with `ERR_WASM_CLOSED` if it is dropped unanswered; its place
+/// on the instance is given back first.
 struct Reply {
   done: Option<Done>,
   submitted: Instant,
+  admitted: Admitted,
 }
 
 impl Reply {
   fn send(mut self, result: Result<GuestAnswer, ProbeError>, metrics: Metrics, logs: &Logs) {
+    self.admitted.release();
     if let Some(done) = self.done.take() {
       done(ExecOutcome {
         result,
@@ -197,6 +229,7 @@ impl Reply {
 
 impl Drop for Reply {
   fn drop(&mut self) {
+    self.admitted.release();
     if let Some(done) = self.done.take() {
       done(ExecOutcome {
         result: Err(ProbeError::new(
@@ -222,13 +255,26 @@ impl InstanceHandle {
     self.shared.get()
   }
 
-  /// Queues a call; `done` gets its outcome exactly once.
-  pub fn call(&self, request: ExecRequest, done: impl FnOnce(ExecOutcome) + Send + 'static) {
+  /// Accepts one more call: at once when the instance has nothing to do, else with a place
+  /// from `queue` (which may refuse: `ERR_WASM_BUSY`).
+  pub fn admit(&self, queue: impl FnOnce() -> Result<GaugeGuard, ProbeError>) -> Result<Admitted, ProbeError> {
+    let ahead = self.shared.calls.fetch_add(1, Ordering::AcqRel);
+    let call = CallCount(self.shared.calls.clone());
+    let queued = if ahead > 0 { Some(queue()?) } else { None };
+    Ok(Admitted {
+      call: Some(call),
+      queued,
+    })
+  }
+
+  /// Queues an admitted call; `done` gets its outcome exactly once.
+  pub fn call(&self, request: ExecRequest, admitted: Admitted, done: impl FnOnce(ExecOutcome) + Send + 'static) {
     // The reply travels with the job: if the job is never served (the instance went away with
     // it still queued), dropping it settles the call with ERR_WASM_CLOSED.
     let reply = Reply {
       done: Some(Box::new(done)),
       submitted: Instant::now(),
+      admitted,
     };
     let _ = self.jobs.send(Job::Call { request, reply });
   }
@@ -262,7 +308,9 @@ struct Actor {
   consecutive: u32,
   restart_at: Option<Instant>,
   shared: Arc<Shared>,
-  _permit: OwnedSemaphorePermit,
+  /// The instance's place in its runtime's `maxInstances`, given back when it is disposed (or
+  /// the actor ends otherwise).
+  slot: Option<GaugeGuard>,
 }
 
 fn is_crash(code: ErrorCode) -> bool {
@@ -279,20 +327,16 @@ fn is_crash(code: ErrorCode) -> bool {
 }
 
 /// Starts an instance: builds its store now (so that link, memory or start-up failures surface
-/// at once), then serves calls on `pool` until disposed.
+/// at once), then serves calls on `pool` until disposed. Its store is its own, outside the pool
+/// and its permits: an instance never waits for, or takes, what short executions need.
 pub async fn start(
   artifact: Arc<Artifact>,
   first: ExecRequest,
   policy: RestartPolicy,
   listener: Option<StateListener>,
+  slot: GaugeGuard,
   pool: &tokio::runtime::Handle,
 ) -> Result<InstanceHandle, ProbeError> {
-  let permit = engines()
-    .store_permits
-    .clone()
-    .acquire_owned()
-    .await
-    .map_err(|_| ProbeError::closed())?;
   let logs = Logs::new(None);
   let deadline = Instant::now() + first.limits.timeout;
   let mut metrics = Metrics::default();
@@ -307,6 +351,7 @@ pub async fn start(
     listener,
     disposing: AtomicBool::new(false),
     current: Mutex::new(None),
+    calls: Arc::default(),
   });
   let (jobs, rx) = mpsc::unbounded_channel();
   let actor = Actor {
@@ -319,7 +364,7 @@ pub async fn start(
     consecutive: 0,
     restart_at: None,
     shared: shared.clone(),
-    _permit: permit,
+    slot: Some(slot),
   };
   pool.spawn(actor.run(rx));
   Ok(InstanceHandle { shared, jobs })
@@ -329,7 +374,10 @@ impl Actor {
   async fn run(mut self, mut jobs: mpsc::UnboundedReceiver<Job>) {
     while let Some(job) = jobs.recv().await {
       match job {
-        Job::Call { request, reply } => self.serve(request, reply).await,
+        Job::Call { request, mut reply } => {
+          reply.admitted.started();
+          self.serve(request, reply).await
+        }
         Job::Enable => {
           if self.shared.get() == InstanceState::Disabled {
             self.failures.clear();
@@ -345,7 +393,9 @@ impl Actor {
           }
         }
         Job::Dispose(ack) => {
+          // Memory and the instance's place go back before dispose() returns.
           self.live = None;
+          self.slot = None;
           self.shared.set(InstanceState::Disposed, "disposed", None);
           let _ = ack.send(());
           break;

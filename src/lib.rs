@@ -7,6 +7,7 @@
 pub mod artifact;
 pub mod cache;
 pub mod capabilities;
+pub mod capacity;
 pub mod compile;
 pub mod engine;
 pub mod error;

@@ -12,6 +12,7 @@ pub const MEMORY_MAX: u64 = 4 * GIB;
 pub const STACK_MIN: u64 = 64 * KIB;
 pub const STACK_MAX: u64 = 8 * MIB;
 pub const TABLE_MAX: u64 = 100_000;
+pub const OPEN_FILES_MAX: u64 = 100_000;
 /// The largest integer a JavaScript number holds exactly.
 pub const FUEL_MAX: u64 = (1 << 53) - 1;
 /// The longest timeout Node's own timers accept.
@@ -25,6 +26,7 @@ pub struct LimitsPatch {
   pub table_elements: Option<f64>,
   pub fuel: Option<f64>,
   pub timeout_ms: Option<f64>,
+  pub open_files: Option<f64>,
 }
 
 /// Limits in force for one execution.
@@ -35,6 +37,7 @@ pub struct Limits {
   pub table_elements: u64,
   pub fuel: Option<u64>,
   pub timeout: Duration,
+  pub open_files: u64,
 }
 
 impl Default for Limits {
@@ -45,6 +48,7 @@ impl Default for Limits {
       table_elements: 10_000,
       fuel: None,
       timeout: Duration::from_secs(30),
+      open_files: 100,
     }
   }
 }
@@ -83,6 +87,9 @@ impl Limits {
     if let Some(v) = patch.fuel {
       out.fuel = Some(whole_number_in(&name("fuel"), v, 1, FUEL_MAX)?);
     }
+    if let Some(v) = patch.open_files {
+      out.open_files = whole_number_in(&name("openFiles"), v, 0, OPEN_FILES_MAX)?;
+    }
     if let Some(v) = patch.timeout_ms {
       if !v.is_finite() || v <= 0.0 || v > TIMEOUT_MAX_MS {
         return Err(ProbeError::invalid_value(
@@ -109,6 +116,7 @@ mod tests {
     assert_eq!(d.table_elements, 10_000);
     assert_eq!(d.fuel, None);
     assert_eq!(d.timeout, Duration::from_secs(30));
+    assert_eq!(d.open_files, 100);
   }
 
   #[test]

@@ -4,7 +4,7 @@
 
 use crate::cache::DiskCache;
 use crate::compile::{self, CompileWorker, Compiled, Priority};
-use crate::engine::{EngineClass, StackClass, Tier, engines};
+use crate::engine::{EngineClass, Placement, StackClass, Tier, engines};
 use crate::error::{ErrorCode, ProbeError, chain_message};
 use crate::exec::state::{ComponentState, CoreState};
 use once_cell::sync::Lazy;
@@ -623,17 +623,17 @@ impl LoadedModule {
     }
   }
 
-  /// The artifact for an execution with this stack class, at the current tier. Deriving one for
-  /// a new class moves the compiled code to that engine by serialisation (no recompilation); it
-  /// blocks, so callers run it off the async workers.
-  pub fn artifact(&self, class: StackClass) -> Result<Arc<Artifact>, ProbeError> {
+  /// The artifact for a store with this stack class and placement, at the current tier.
+  /// Deriving one for another engine moves the compiled code there by serialisation (no
+  /// recompilation); it blocks, so callers run it off the async workers.
+  pub fn artifact(&self, class: StackClass, placement: Placement) -> Result<Arc<Artifact>, ProbeError> {
     let mut list = self.code.lock();
-    if let Some(found) = list.iter().find(|a| a.class.class == class) {
+    // The tier is read under the lock: a tier-up installing meanwhile cannot mix engines.
+    let target = engines().placed(list[0].class.tier, class, placement)?;
+    if let Some(found) = list.iter().find(|a| Arc::ptr_eq(&a.class, &target)) {
       return Ok(found.clone());
     }
     let source = Compiled::of(&list[0].prepared);
-    let tier = list[0].class.tier;
-    let target = engines().class(tier, class)?;
     let moved = |e: wasmtime::Error| {
       ProbeError::new(
         ErrorCode::Host,
@@ -646,7 +646,7 @@ impl LoadedModule {
     };
     let bytes = source.serialize().map_err(moved)?;
     // SAFETY: these bytes were produced by `serialize` in this process, from an engine with the
-    // same configuration apart from the stack size, and never left memory.
+    // same configuration apart from the stack size and allocator, and never left memory.
     let compiled = unsafe { Compiled::deserialize(source.kind(), &target.engine, &bytes) }.map_err(moved)?;
     let prepared = compiled.prepare(&target)?;
     let artifact = Arc::new(Artifact {
@@ -657,19 +657,26 @@ impl LoadedModule {
     Ok(artifact)
   }
 
-  /// [`LoadedModule::artifact`] from async code: a class not derived yet is derived on a
-  /// blocking thread.
-  pub async fn artifact_for(self: &Arc<Self>, class: StackClass) -> Result<Arc<Artifact>, ProbeError> {
-    if self.has_artifact(class) {
-      return self.artifact(class);
+  /// [`LoadedModule::artifact`] from async code: one not derived yet is derived on a blocking
+  /// thread.
+  pub async fn artifact_for(
+    self: &Arc<Self>,
+    class: StackClass,
+    placement: Placement,
+  ) -> Result<Arc<Artifact>, ProbeError> {
+    if self.has_artifact(class, placement) {
+      return self.artifact(class, placement);
     }
     let module = self.clone();
-    tokio::task::spawn_blocking(move || module.artifact(class))
+    tokio::task::spawn_blocking(move || module.artifact(class, placement))
       .await
       .map_err(|e| ProbeError::new(ErrorCode::Host, format!("preparing the guest failed: {e}")))?
   }
 
-  pub fn has_artifact(&self, class: StackClass) -> bool {
-    self.code.lock().iter().any(|a| a.class.class == class)
+  pub fn has_artifact(&self, class: StackClass, placement: Placement) -> bool {
+    let Ok(target) = engines().placed(self.code.tier(), class, placement) else {
+      return false;
+    };
+    self.code.lock().iter().any(|a| Arc::ptr_eq(&a.class, &target))
   }
 }

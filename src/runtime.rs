@@ -3,11 +3,13 @@
 
 use crate::cache::DiskCache;
 use crate::capabilities::{Capabilities, CapabilitiesPatch};
+use crate::capacity::{Capacity, CapacityOptions};
 use crate::compile::CompileWorker;
-use crate::engine::StackClass;
+use crate::engine::{Placement, StackClass};
 use crate::error::{ErrorCode, ProbeError};
+use crate::exec::outcome::stop_error;
 use crate::exec::state::{StopReason, StopSignal};
-use crate::exec::{ExecOutcome, ExecRequest, Metrics, QueuedGuard, execute};
+use crate::exec::{Admission, ExecOutcome, ExecRequest, Metrics, execute};
 use crate::host::http::HttpTransport;
 use crate::host::log::LiveLogs;
 use crate::instance::{self, InstanceHandle, RestartPolicy, StateListener};
@@ -31,6 +33,7 @@ pub struct RuntimeConfig {
   pub compiler: CompilerChoice,
   /// The child process large guests compile in; without one they compile in this process.
   pub compile_worker: Option<CompileWorker>,
+  pub capacity: CapacityOptions,
 }
 
 pub const MAX_WORKER_THREADS: usize = 64;
@@ -44,6 +47,10 @@ pub struct Stats {
   pub cache_hits: u64,
   pub cache_misses: u64,
   pub worker_threads: u64,
+  /// Live long-lived instances.
+  pub instances: u64,
+  /// Linear memory all live guests hold together.
+  pub memory_bytes: u64,
 }
 
 #[derive(Default)]
@@ -76,12 +83,11 @@ struct InFlight {
 
 /// What a runtime's tasks share with it; holds no worker pool, so a task never owns the pool
 /// it runs on.
-#[derive(Default)]
 struct Shared {
   in_flight: Mutex<InFlight>,
   settled: tokio::sync::Notify,
   counters: Arc<Counters>,
-  queued: Arc<AtomicUsize>,
+  capacity: Capacity,
   closed: AtomicBool,
 }
 
@@ -187,6 +193,7 @@ impl Runtime {
         ));
       }
     };
+    let capacity = Capacity::new(config.capacity)?;
     let disk_cache = config.cache_dir.as_deref().map(DiskCache::open).transpose()?;
     let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
     let pool = tokio::runtime::Builder::new_multi_thread()
@@ -210,7 +217,13 @@ impl Runtime {
       },
       limits,
       http_transport: config.http_transport,
-      shared: Arc::new(Shared::default()),
+      shared: Arc::new(Shared {
+        in_flight: Mutex::default(),
+        settled: tokio::sync::Notify::new(),
+        counters: Arc::default(),
+        capacity,
+        closed: AtomicBool::new(false),
+      }),
     })
   }
 
@@ -305,6 +318,7 @@ impl Runtime {
       stop: options.stop.unwrap_or_default(),
       transport: self.http_transport.clone(),
       live_logs: options.live_logs,
+      budget: self.shared.capacity.memory.clone(),
     })
   }
 
@@ -321,8 +335,8 @@ impl Runtime {
   }
 
   /// Starts a long-lived instance of `module`: its store is built now, within the activation
-  /// budget `options.limits.timeoutMs`; `options.limits` and `capabilities` then apply to every
-  /// call. `listener` hears every state change.
+  /// budget `activation_timeout_ms` (which bounds every wait on the way, too); `options.limits`
+  /// and `capabilities` then apply to every call. `listener` hears every state change.
   pub async fn instantiate(
     &self,
     module: Arc<LoadedModule>,
@@ -341,33 +355,68 @@ impl Runtime {
       };
       first.limits = first.limits.patched(&patch, "options.timeouts.activation")?;
     }
-    let artifact = module
-      .artifact_for(StackClass::for_bytes(first.limits.stack_bytes))
-      .await?;
-    let key = self.register(&first.stop)?;
-    let started = {
-      let capabilities = first.capabilities.clone();
-      // The first store is built on this runtime's pool, like every later call and rebuild.
-      let pool = self.handle.clone();
-      let handle = self
-        .handle
-        .spawn(async move { instance::start(artifact, first, policy, listener, &pool).await })
-        .await
-        .unwrap_or_else(|_| {
-          Err(ProbeError::new(
-            ErrorCode::Host,
-            "internal error: starting the instance panicked or its pool shut down",
-          ))
-        });
-      handle.map(|handle| LongLived {
-        handle,
-        limits,
-        capabilities,
-        module,
+    let slot = self.shared.capacity.instance_slot()?;
+    let activation = first.limits.timeout;
+    let deadline = Instant::now() + activation;
+    let stop = first.stop.clone();
+    let key = self.register(&stop)?;
+    let capabilities = first.capabilities.clone();
+    let class = StackClass::for_bytes(first.limits.stack_bytes);
+    // The first store is built on this runtime's pool, like every later call and rebuild.
+    let pool = self.handle.clone();
+    let mut task = self.handle.spawn({
+      let module = module.clone();
+      async move {
+        // Instances allocate on demand: however many live, the pool stays free for executions.
+        let artifact = module.artifact_for(class, Placement::Dedicated).await?;
+        instance::start(artifact, first, policy, listener, slot, &pool).await
+      }
+    });
+    let joined = |r: Result<Result<InstanceHandle, ProbeError>, tokio::task::JoinError>| {
+      r.unwrap_or_else(|_| {
+        Err(ProbeError::new(
+          ErrorCode::Host,
+          "internal error: starting the instance panicked or its pool shut down",
+        ))
       })
     };
+    let started = tokio::select! {
+      started = &mut task => joined(started),
+      () = tokio::time::sleep_until(deadline.into()) => Err(stop_error(StopReason::Timeout, &limits)),
+      reason = stop.stopped() => Err(stop_error(reason, &limits)),
+    };
+    if !task.is_finished() {
+      // Given up on: stop it and wait until it is gone, so its store, memory and instance place
+      // are released before the caller hears why.
+      task.abort();
+      if let Ok(Ok(handle)) = task.await {
+        handle.dispose().await;
+      }
+    }
     self.shared.finish(key);
-    started
+    let started = started.map_err(|e| match e.code {
+      ErrorCode::Timeout => ProbeError::new(
+        ErrorCode::Timeout,
+        format!(
+          "the instance did not start within its activation timeout of {} ms (timeouts.activation)",
+          activation.as_secs_f64() * 1000.0
+        ),
+      ),
+      ErrorCode::Closed => ProbeError::closed(),
+      _ => e,
+    });
+    let handle = started?;
+    if self.is_closed() {
+      // close() came while the instance started: it goes, and the caller hears why.
+      handle.dispose().await;
+      return Err(ProbeError::closed());
+    }
+    Ok(LongLived {
+      handle,
+      limits,
+      capabilities,
+      module,
+    })
   }
 
   /// Queues a call on a long-lived instance; `done` gets its outcome exactly once.
@@ -401,6 +450,11 @@ impl Runtime {
       stop: options.stop.unwrap_or_default(),
       transport: self.http_transport.clone(),
       live_logs: options.live_logs,
+      budget: self.shared.capacity.memory.clone(),
+    };
+    let admitted = match instance.handle.admit(|| self.shared.capacity.queue_place()) {
+      Ok(admitted) => admitted,
+      Err(e) => return done(failed_outcome(e, started)),
     };
     let key = match self.register(&request.stop) {
       Ok(key) => key,
@@ -408,7 +462,7 @@ impl Runtime {
     };
     self.shared.counters.executions.fetch_add(1, Ordering::Relaxed);
     let shared = self.shared.clone();
-    instance.handle.call(request, move |outcome| {
+    instance.handle.call(request, admitted, move |outcome| {
       shared.finish(key);
       done(outcome);
     });
@@ -425,15 +479,18 @@ impl Runtime {
       done: Some(done),
       started,
     };
+    let admission = match Admission::now(|| self.shared.capacity.queue_place()) {
+      Ok(admission) => admission,
+      Err(e) => return completion.complete(failed_outcome(e, started)),
+    };
     let key = match self.register(&prepared.request.stop) {
       Ok(key) => key,
       Err(e) => return completion.complete(failed_outcome(e, started)),
     };
     self.shared.counters.executions.fetch_add(1, Ordering::Relaxed);
-    let queued = QueuedGuard::new(self.shared.queued.clone());
     let shared = self.shared.clone();
     self.handle.spawn(async move {
-      let run = AssertUnwindSafe(execute(prepared.module, prepared.request, started, queued)).catch_unwind();
+      let run = AssertUnwindSafe(execute(prepared.module, prepared.request, started, admission)).catch_unwind();
       let outcome = run.await.unwrap_or_else(|_| {
         failed_outcome(
           ProbeError::new(
@@ -461,11 +518,17 @@ impl Runtime {
 
   pub fn stats(&self) -> Stats {
     let c = &self.shared.counters;
+    let capacity = &self.shared.capacity;
+    let queued = capacity.queued.get() as u64;
+    // Everything registered (executions, calls, instances starting) that is not waiting to start.
+    let in_flight = self.shared.lock().stops.len() as u64;
     Stats {
       modules: c.modules.load(Ordering::Relaxed) as u64,
       executions: c.executions.load(Ordering::Relaxed),
-      active: self.shared.lock().stops.len() as u64,
-      queued: self.shared.queued.load(Ordering::Relaxed) as u64,
+      active: in_flight.saturating_sub(queued),
+      queued,
+      instances: capacity.instances.get() as u64,
+      memory_bytes: capacity.memory.used(),
       cache_hits: c.cache_hits.load(Ordering::Relaxed),
       cache_misses: c.cache_misses.load(Ordering::Relaxed),
       worker_threads: self.worker_threads as u64,

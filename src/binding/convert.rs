@@ -18,6 +18,7 @@ pub struct NativeLimits {
   pub table_elements: Option<f64>,
   pub fuel: Option<f64>,
   pub timeout_ms: Option<f64>,
+  pub open_files: Option<f64>,
 }
 
 impl From<NativeLimits> for LimitsPatch {
@@ -28,6 +29,7 @@ impl From<NativeLimits> for LimitsPatch {
       table_elements: l.table_elements,
       fuel: l.fuel,
       timeout_ms: l.timeout_ms,
+      open_files: l.open_files,
     }
   }
 }
@@ -42,6 +44,9 @@ pub struct NativeRuntimeOptions {
   pub compiler: Option<String>,
   /// The Node executable and `lib/compile-worker.js`, for compiling large guests in a child.
   pub compile_worker: Option<NativeCompileWorker>,
+  pub max_instances: Option<f64>,
+  pub max_queued: Option<f64>,
+  pub max_total_memory_bytes: Option<f64>,
 }
 
 #[napi(object)]
@@ -229,6 +234,8 @@ pub struct NativeStats {
   pub cache_hits: f64,
   pub cache_misses: f64,
   pub worker_threads: f64,
+  pub instances: f64,
+  pub memory_bytes: f64,
 }
 
 impl From<Stats> for NativeStats {
@@ -241,6 +248,8 @@ impl From<Stats> for NativeStats {
       cache_hits: s.cache_hits as f64,
       cache_misses: s.cache_misses as f64,
       worker_threads: s.worker_threads as f64,
+      instances: s.instances as f64,
+      memory_bytes: s.memory_bytes as f64,
     }
   }
 }

@@ -234,6 +234,11 @@ impl NativeRuntime {
         program: w.program.into(),
         script: w.script.into(),
       }),
+      capacity: crate::capacity::CapacityOptions {
+        max_instances: options.max_instances,
+        max_queued: options.max_queued,
+        max_total_memory_bytes: options.max_total_memory_bytes,
+      },
     };
     let core = Runtime::new(config).map_err(convert::to_napi_error)?;
     let completions = on_complete

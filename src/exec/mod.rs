@@ -6,7 +6,8 @@ pub mod outcome;
 pub mod state;
 
 use crate::capabilities::Capabilities;
-use crate::engine::{StackClass, TICK, engines};
+use crate::capacity::{GaugeGuard, MemoryBudget};
+use crate::engine::{Placement, StackClass, TICK, engines};
 use crate::error::ProbeError;
 use crate::host::http::HttpTransport;
 use crate::host::log::{LiveLogs, LogRecord, Logs};
@@ -16,23 +17,34 @@ use guest::LiveGuest;
 use outcome::{GuestAnswer, stop_error};
 use state::{ExecState, StopSignal};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+use tokio::sync::OwnedSemaphorePermit;
 
-/// Counts an execution as queued from when it is submitted until it gets a store slot (or is
-/// dropped before that).
-pub struct QueuedGuard(Arc<AtomicUsize>);
-
-impl QueuedGuard {
-  pub fn new(counter: Arc<AtomicUsize>) -> QueuedGuard {
-    counter.fetch_add(1, Ordering::Relaxed);
-    QueuedGuard(counter)
-  }
+/// How an execution got in: with a store permit at once, or with a place in the queue.
+pub enum Admission {
+  Admitted(OwnedSemaphorePermit),
+  /// Counted as queued until a permit is free (or the execution goes).
+  Queued(GaugeGuard),
 }
 
-impl Drop for QueuedGuard {
-  fn drop(&mut self) {
-    self.0.fetch_sub(1, Ordering::Relaxed);
+impl Admission {
+  /// A permit now if one is free, else a queue place from `queue` (`ERR_WASM_BUSY` when full).
+  pub fn now(queue: impl FnOnce() -> Result<GaugeGuard, ProbeError>) -> Result<Admission, ProbeError> {
+    match engines().store_permits.clone().try_acquire_owned() {
+      Ok(permit) => Ok(Admission::Admitted(permit)),
+      Err(_) => queue().map(Admission::Queued),
+    }
+  }
+
+  async fn permit(self) -> Result<OwnedSemaphorePermit, ProbeError> {
+    match self {
+      Admission::Admitted(permit) => Ok(permit),
+      Admission::Queued(place) => {
+        let permit = engines().store_permits.clone().acquire_owned().await;
+        drop(place);
+        permit.map_err(|_| ProbeError::closed())
+      }
+    }
   }
 }
 
@@ -46,6 +58,8 @@ pub struct ExecRequest {
   /// Performs granted HTTP requests (the runtime's Node-side handler).
   pub transport: Option<Arc<dyn HttpTransport>>,
   pub live_logs: Option<LiveLogs>,
+  /// The runtime's budget for all its guests' linear memory.
+  pub budget: Arc<MemoryBudget>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -100,14 +114,14 @@ pub async fn execute(
   module: Arc<LoadedModule>,
   req: ExecRequest,
   started: Instant,
-  queued: QueuedGuard,
+  admission: Admission,
 ) -> ExecOutcome {
   let logs = Logs::new(req.live_logs.clone());
   let mut metrics = Metrics::default();
   let deadline = started + req.limits.timeout;
   let stop = req.stop.clone();
   let limits = req.limits;
-  let work = run(&module, &req, deadline, &logs, &mut metrics, queued);
+  let work = run(&module, &req, deadline, &logs, &mut metrics, admission);
   let result = bounded(work, deadline, &stop, &limits).await;
   ExecOutcome {
     result,
@@ -123,14 +137,12 @@ async fn run(
   deadline: Instant,
   logs: &Logs,
   metrics: &mut Metrics,
-  queued: QueuedGuard,
+  admission: Admission,
 ) -> Result<GuestAnswer, ProbeError> {
-  let permit = engines().store_permits.clone().acquire_owned().await;
-  drop(queued);
-  let _permit = permit.map_err(|_| ProbeError::closed())?;
+  let _permit = admission.permit().await?;
 
   let artifact = module
-    .artifact_for(StackClass::for_bytes(req.limits.stack_bytes))
+    .artifact_for(StackClass::for_bytes(req.limits.stack_bytes), Placement::Shared)
     .await?;
   let _ticking = engines().ticker.activate();
   let exec = ExecState::new(req, logs.clone(), deadline);

@@ -153,9 +153,7 @@ pub fn classify(err: wasmtime::Error, exec: &mut ExecState, limits: &Limits) -> 
         with_backtrace(
           format!(
             "memory limit: {refused}; the guest then failed: {}",
-            trap
-              .map(|t| format!("wasm trap: {t}"))
-              .unwrap_or_else(|| chain_message(&err))
+            trap.map(|t| t.to_string()).unwrap_or_else(|| chain_message(&err))
           ),
           &frames,
         ),
@@ -164,7 +162,8 @@ pub fn classify(err: wasmtime::Error, exec: &mut ExecState, limits: &Limits) -> 
     }
     Some(t) => {
       let kind = kebab(&format!("{t:?}"));
-      ProbeError::new(ErrorCode::Trap, with_backtrace(format!("wasm trap: {t}"), &frames)).with_trap(info(kind))
+      // Wasmtime's Display of a trap already begins "wasm trap: ".
+      ProbeError::new(ErrorCode::Trap, with_backtrace(t.to_string(), &frames)).with_trap(info(kind))
     }
     None => ProbeError::new(
       ErrorCode::Trap,

@@ -2,6 +2,7 @@
 //! context of its kind of guest.
 
 use crate::capabilities::Capabilities;
+use crate::capacity::MemoryBudget;
 use crate::error::ProbeError;
 use crate::host::http::HttpContext;
 use crate::host::log::{Logs, Source};
@@ -68,8 +69,9 @@ impl StopSignal {
   }
 }
 
-/// Caps the total linear memory of a store (all its memories together) and each table, and
-/// remembers what it refused so a later failure can be reported as `ERR_WASM_MEMORY_LIMIT`.
+/// Caps the total linear memory of a store (all its memories together) and each table, draws
+/// that memory from the runtime's budget (given back when the store goes), and remembers what it
+/// refused so a later failure can be reported as `ERR_WASM_MEMORY_LIMIT`.
 #[derive(Debug)]
 pub struct MemoryLimiter {
   pub memory_limit: u64,
@@ -77,17 +79,25 @@ pub struct MemoryLimiter {
   pub total: u64,
   pub peak: u64,
   pub refused: Option<String>,
+  budget: Arc<MemoryBudget>,
 }
 
 impl MemoryLimiter {
-  pub fn new(memory_limit: u64, table_limit: u64) -> Self {
+  pub fn new(memory_limit: u64, table_limit: u64, budget: Arc<MemoryBudget>) -> Self {
     MemoryLimiter {
       memory_limit,
       table_limit,
       total: 0,
       peak: 0,
       refused: None,
+      budget,
     }
+  }
+}
+
+impl Drop for MemoryLimiter {
+  fn drop(&mut self) {
+    self.budget.release(self.total);
   }
 }
 
@@ -99,6 +109,14 @@ impl ResourceLimiter for MemoryLimiter {
         "growing linear memory from {current} to {desired} bytes would bring the instance to {} bytes, above limits.memoryBytes = {}",
         self.total + growth,
         self.memory_limit
+      ));
+      return Ok(false);
+    }
+    if let Err(used) = self.budget.reserve(growth) {
+      self.refused = Some(format!(
+        "growing linear memory from {current} to {desired} bytes would bring this runtime's guests to {} bytes together, above maxTotalMemoryBytes = {}",
+        used + growth,
+        self.budget.limit().unwrap_or_default()
       ));
       return Ok(false);
     }
@@ -146,13 +164,15 @@ pub struct ExecState {
   pub host_fault: Option<ProbeError>,
   pub capabilities: Arc<Capabilities>,
   pub http: HttpContext,
+  /// `limits.openFiles`: WASI descriptors the guest may hold open at once.
+  pub open_files: u64,
 }
 
 impl ExecState {
   /// The state of a store about to run `req`, with `deadline` for its (first) call.
   pub fn new(req: &crate::exec::ExecRequest, logs: Logs, deadline: Instant) -> ExecState {
     ExecState {
-      limiter: MemoryLimiter::new(req.limits.memory_bytes, req.limits.table_elements),
+      limiter: MemoryLimiter::new(req.limits.memory_bytes, req.limits.table_elements, req.budget.clone()),
       input: req.input.clone(),
       output: None,
       failure: None,
@@ -168,6 +188,7 @@ impl ExecState {
         transport: req.transport.clone(),
         deadline,
       },
+      open_files: req.limits.open_files,
     }
   }
 

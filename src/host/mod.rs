@@ -4,6 +4,7 @@ pub mod clock;
 pub mod http;
 pub mod json;
 pub mod log;
+pub mod open_files;
 pub mod probe_abi;
 pub mod probe_world;
 pub mod wasi_fs;
@@ -30,11 +31,13 @@ impl Linkers {
       let mut core = Linker::new(&class.engine);
       probe_abi::add_to_linker(&mut core)?;
       wasmtime_wasi::p1::add_to_linker_async(&mut core, |s: &mut CoreState| &mut s.wasi)?;
+      open_files::cap_core(&mut core)?;
       let mut core_without_fs = core.clone();
       wasi_fs::deny_paths(&mut core_without_fs)?;
 
       let mut component = ComponentLinker::new(&class.engine);
       wasmtime_wasi::p2::add_to_linker_async(&mut component)?;
+      open_files::cap_component(&mut component)?;
       wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut component)?;
       probe_world::add_to_linker(&mut component)?;
       Ok(Linkers {

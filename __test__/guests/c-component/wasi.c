@@ -2,7 +2,7 @@
    by hand, and files, environment and arguments go through wasi-libc, whose WASI p1 calls the
    p1 adapter turns into WASI 0.2 (wasi:filesystem, wasi:cli). scripts/build-guests.mjs embeds the
    WIT and wraps it with jco's componentEmbed / componentNew.
-   Input: a JSON string "read:PATH" | "write:PATH" | "env:NAME" | "args"; answers ok(JSON). */
+   Input: a JSON string "read:PATH" | "hold:PATH" | "write:PATH" | "env:NAME" | "args"; answers ok(JSON). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +63,20 @@ __attribute__((export_name("execute"))) void *execute(char *input, size_t len) {
     strcpy(out, "{\"ok\":true,\"content\":\"");
     json_text(buf);
     strcat(out, "\"}");
+  } else if (strcmp(command, "hold") == 0) {
+    /* Opens PATH until an open fails (at most 500 times), closes them all, opens it once more. */
+    static FILE *held[500];
+    int n = 0, err = 0;
+    while (n < 500) {
+      FILE *f = fopen(arg, "r");
+      if (!f) { err = errno; break; }
+      held[n++] = f;
+    }
+    for (int i = 0; i < n; i++) fclose(held[i]);
+    FILE *again = fopen(arg, "r");
+    if (again) fclose(again);
+    snprintf(out, sizeof out, "{\"opened\":%d,\"errno\":%d,\"reopened\":%s}", n, err, again ? "true" : "false");
+    return answer(1);
   } else if (strcmp(command, "write") == 0) {
     FILE *f = fopen(arg, "w");
     if (!f) return failed("open");

@@ -1,6 +1,6 @@
 /* Exercises WASI p1 through wasi-libc, driven by its input, a JSON string "command:argument":
      read:PATH   write:PATH   env:NAME   args   stdin   raw-open
-     print   flood   random
+     print   flood   random   hold:PATH
    and answers a JSON object. Without an fs grant libc finds no preopened directory, so file
    calls fail with an errno; `raw-open` calls path_open directly on fd 3. */
 #include <errno.h>
@@ -105,6 +105,20 @@ __attribute__((export_name("execute"))) int execute(void) {
     strcpy(out, "{\"hex\":\"");
     for (size_t i = 0; i < sizeof bytes; i++) snprintf(out + strlen(out), 3, "%02x", bytes[i]);
     strncat(out, "\"}", sizeof out - strlen(out) - 1);
+    answer(out);
+  } else if (strcmp(cmd, "hold") == 0) {
+    /* Opens PATH until an open fails (at most 500 times), closes them all, opens it once more. */
+    static FILE *held[500];
+    int n = 0, err = 0;
+    while (n < 500) {
+      FILE *f = fopen(arg, "r");
+      if (!f) { err = errno; break; }
+      held[n++] = f;
+    }
+    for (int i = 0; i < n; i++) fclose(held[i]);
+    FILE *again = fopen(arg, "r");
+    if (again) fclose(again);
+    snprintf(out, sizeof out, "{\"opened\":%d,\"errno\":%d,\"reopened\":%s}", n, err, again ? "true" : "false");
     answer(out);
   } else if (strcmp(cmd, "raw-open") == 0) {
     __wasi_fd_t fd = 0;
