@@ -194,6 +194,43 @@ describe('the runtime-wide memory budget', () => {
   })
 })
 
+describe('memory accounting', () => {
+  test('a memory64 guest asking for nearly 2^64 bytes cannot wrap the count and slip past its limit', async () => {
+    const m = await rt.loadModule(`(module
+      (memory (export "memory") 1)
+      (memory $big i64 1)
+      (func (export "execute") (result i32)
+        (if (i64.ne (memory.grow $big (i64.const 0xffffffffffff)) (i64.const -1)) (then unreachable))
+        ;; 20 more pages of the first memory would be 1.3 MiB: above the 1 MiB limit.
+        (if (i32.ne (memory.grow 0 (i32.const 20)) (i32.const -1)) (then unreachable))
+        (i32.const 0)))`)
+    const r = await rt.executeProbe(m, null, { limits: { memoryBytes: 1024 * 1024 } })
+    expect(r.success).toBe(true)
+    expect(rt.stats().memoryBytes).toBe(0)
+  })
+
+  test("growth past a memory's own declared maximum is not counted", async () => {
+    const holder = await rt.instantiate(await rt.loadModule(`(module (memory (export "memory") 1 1)
+      (func (export "execute") (result i32)
+        (if (i32.ne (memory.grow (i32.const 1)) (i32.const -1)) (then unreachable))
+        (i32.const 0)))`))
+    for (let i = 0; i < 20; i++) await holder.call('execute')
+    expect(rt.stats().memoryBytes).toBe(PAGE)
+    await holder.dispose()
+  })
+
+  test('close() disposes live instances before it returns: nothing is left counted', async () => {
+    const closing = new WasmRuntime()
+    const m = await closing.loadModule(Buffer.from(COUNTER))
+    const instances = await Promise.all([1, 2, 3].map(() => closing.instantiate(m)))
+    expect(closing.stats()).toMatchObject({ instances: 3, memoryBytes: 3 * PAGE })
+    await closing.close()
+    expect(closing.stats()).toMatchObject({ instances: 0, memoryBytes: 0, active: 0, queued: 0 })
+    expect(instances.map((i) => i.state)).toEqual(['disposed', 'disposed', 'disposed'])
+    await rejectsWith(instances[0].call('bump'), 'ERR_WASM_CLOSED')
+  })
+})
+
 describe('the open-file cap', () => {
   const dir = mkdtempSync(join(tmpdir(), 'wasm-probe-files-'))
   mkdirSync(join(dir, 'data'))

@@ -22,8 +22,9 @@ describe('concurrency and stats', () => {
     const running = Array.from({ length: 80 }, () => rt.executeProbe(loop, null, { limits: { timeoutMs: 300 } }).catch((e) => e.code))
     await new Promise((r) => setTimeout(r, 100))
     const during = rt.stats()
-    expect(during.active).toBe(80)
-    expect(during.queued).toBeGreaterThan(0)
+    // 64 stores per process run; the rest wait for one.
+    expect(during.active).toBe(64)
+    expect(during.queued).toBe(16)
     const codes = await Promise.all(running)
     expect(new Set(codes)).toEqual(new Set(['ERR_WASM_TIMEOUT']))
     await rt.close()

@@ -29,10 +29,16 @@ const runtimes = {
   baseline: new WasmRuntime({ compiler: 'baseline', limits, maxTotalMemoryBytes: 64 * 1024 * 1024 }),
 }
 
-function capabilities(i) {
+function capabilities(i, fs) {
   const caps = { http: { allow: [origin], timeoutMs: 200 }, env: { FUZZ: String(i) }, args: ['fuzz'] }
-  if (i % 2 === 0) caps.fs = { preopens: [{ hostPath: join(dir, 'data'), guestPath: '/data', readonly: true }] }
+  if (fs) caps.fs = { preopens: [{ hostPath: join(dir, 'data'), guestPath: '/data', readonly: true }] }
   return caps
+}
+
+/** What a runtime still holds after a case settled: nothing, or a leak. */
+function leftover(rt) {
+  const { instances, memoryBytes, active, queued } = rt.stats()
+  return instances || memoryBytes || active || queued ? [`leak: ${JSON.stringify({ instances, memoryBytes, active, queued })}`] : []
 }
 
 /** What one run ended as: 'result', 'guest-failure', or an error code ('internal' for a panic). */
@@ -41,6 +47,7 @@ function outcome(settled) {
   const e = settled.error
   if (!(e instanceof WasmError)) return `not-a-WasmError: ${e && e.message}`
   if (/internal error|panicked/.test(e.message)) return `internal: ${e.message.split('\n')[0]}`
+  if (e.code === 'ERR_WASM_HOST') return `ERR_WASM_HOST: ${e.message.split('\n')[0].slice(0, 120)}`
   return e.code
 }
 
@@ -50,12 +57,17 @@ const settle = (promise) =>
     (error) => ({ ok: false, error }),
   )
 
-async function run({ i, bytes, instance }) {
-  const rt = i % 2 === 0 ? runtimes.optimizing : runtimes.baseline
+async function run({ i, bytes, instance, compiler, fs }) {
+  const rt = runtimes[compiler] ?? runtimes.optimizing
+  const outcomes = await runOn(rt, { i, bytes, instance, fs })
+  return [...outcomes, ...leftover(rt)]
+}
+
+async function runOn(rt, { i, bytes, instance, fs }) {
   const loaded = await settle(rt.loadModule(Buffer.from(bytes, 'base64')))
   if (!loaded.ok) return [outcome(loaded)]
   const module = loaded.value
-  const options = { capabilities: capabilities(i), input: { i } }
+  const options = { capabilities: capabilities(i, fs), input: { i } }
   if (!instance) return [outcome(await settle(rt.executeProbe(module, options.input, { capabilities: options.capabilities })))]
   // The long-lived path: start, two calls (state kept or rebuilt after a crash), dispose.
   const made = await settle(rt.instantiate(module, { capabilities: options.capabilities, timeouts: { activation: 1000 } }))
@@ -66,6 +78,8 @@ async function run({ i, bytes, instance }) {
   return outcomes
 }
 
+// The parent went away: so does this process (its loopback server would keep it alive).
+process.on('disconnect', () => process.exit(0))
 process.on('message', async (message) => {
   if (message.type === 'stats') {
     const stats = Object.fromEntries(Object.entries(runtimes).map(([k, rt]) => [k, rt.stats()]))

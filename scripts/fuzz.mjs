@@ -2,9 +2,9 @@
 // npm run fuzz -- --count N [--seed S] [--jobs J]
 //
 // Generates guests with wasm-tools (installed with `cargo install` into build/tools when missing)
-// and runs each through load + execute (every tenth through instantiate + two calls + dispose)
-// with small limits, alternating the optimizing and baseline compilers, in a child process
-// (scripts/fuzz-child.mjs) so that a crash is caught. The mix, by case number:
+// and runs each through load + execute (one in ten through instantiate + two calls + dispose)
+// with small limits, on optimizing or baseline code, with or without a filesystem grant, in a
+// child process (scripts/fuzz-child.mjs) so that a crash is caught. The mix, by case number:
 //   core       `wasm-tools smith`: modules that export `execute` and `memory` and may import any
 //              of the probe ABI and a set of WASI p1 calls (build/fuzz/imports.wat)
 //   component  `wasm-tools smith --module-shape` of the probe world's core module, wrapped with
@@ -12,8 +12,10 @@
 //              generator; wasm-mutate does not take components)
 //   mutated    the C test component with random bytes changed, cut short or overwritten
 //   rewritten  `wasm-tools mutate` of the C test module (semantics-changing rewrites)
-// Any outcome other than a result, a guest failure or a known error code, any hang past the
-// case timeout, or a dead child is a failure: the case is saved under build/fuzz/failures/.
+// Any outcome other than a result, a guest failure or a known error code (ERR_WASM_HOST, a
+// failure of the runtime itself, is not one), anything a runtime still holds after the case
+// (instances, memory, executions), any hang past the case timeout, or a dead child is a failure:
+// the case is saved under build/fuzz/failures/.
 import { fork, spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -28,7 +30,7 @@ const CASE_TIMEOUT_MS = 60_000
 const KNOWN_CODES = new Set([
   'ERR_WASM_INVALID_MODULE', 'ERR_WASM_LINK', 'ERR_WASM_CAPABILITY_DENIED', 'ERR_WASM_NO_EXPORT',
   'ERR_WASM_TRAP', 'ERR_WASM_STACK_OVERFLOW', 'ERR_WASM_MEMORY_LIMIT', 'ERR_WASM_FUEL_EXHAUSTED',
-  'ERR_WASM_TIMEOUT', 'ERR_WASM_BAD_OUTPUT', 'ERR_WASM_HOST', 'ERR_WASM_INSTANCE_DISABLED',
+  'ERR_WASM_TIMEOUT', 'ERR_WASM_BAD_OUTPUT', 'ERR_WASM_INSTANCE_DISABLED',
 ])
 
 function args() {
@@ -110,7 +112,7 @@ function writeShapes(bin) {
 // The proposals this runtime's engines accept (Wasmtime 48's defaults without GC, threads or
 // exceptions); wasm-smith enables newer ones by default.
 const SMITH_FEATURES = [
-  '--threads-enabled', 'false', '--gc-enabled', 'false', '--exceptions-enabled', 'false', '--memory64-enabled', 'false',
+  '--threads-enabled', 'false', '--gc-enabled', 'false', '--exceptions-enabled', 'false',
   '--compact-imports-enabled', 'false', '--custom-descriptors-enabled', 'false', '--custom-page-sizes-enabled', 'false',
   '--shared-everything-threads-enabled', 'false', '--wide-arithmetic-enabled', 'false',
   // externref is a GC type in Wasmtime 48, and this build has no GC.
@@ -128,10 +130,17 @@ const SMITH_LIMITS = [
 const KINDS = ['component', 'mutated', 'rewritten']
 const kindOf = (i) => (i % 20 < KINDS.length ? KINDS[i % 20] : 'core')
 
+/** How case `i` runs, each choice from its own bits: the compiler, a filesystem grant, the
+ *  long-lived path, and whether the generator forces termination. */
+function choices(seed, i) {
+  const b = bytesFor(seed, i, 'choices', 4)
+  return { compiler: b[0] & 1 ? 'baseline' : 'optimizing', fs: (b[1] & 1) === 1, instance: b[2] % 10 === 0, terminate: (b[3] & 1) === 1 }
+}
+
 async function generate(bin, seed, i, bases, lane) {
   const kind = kindOf(i)
   const noise = bytesFor(seed, i, 'smith', 256 + (bytesFor(seed, i, 'size', 2).readUInt16LE() % 3840))
-  const terminate = i % 2 === 0 ? ['--ensure-termination', '--fuel', '2000'] : []
+  const terminate = choices(seed, i).terminate ? ['--ensure-termination', '--fuel', '2000'] : []
   if (kind === 'core') {
     const r = await tool(bin, ['smith', ...SMITH_LIMITS, ...terminate, '--available-imports', join(out, 'imports.wat'), '--exports', join(out, 'exports.wat')], noise)
     return r.code === 0 ? { kind, bytes: r.stdout } : null
@@ -167,6 +176,7 @@ async function generate(bin, seed, i, bases, lane) {
 
 function startChild() {
   const child = fork(join(root, 'scripts', 'fuzz-child.mjs'), [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+  child.on('error', () => {}) // a death is reported through 'exit'
   let stderr = ''
   child.stderr.on('data', (d) => {
     stderr = (stderr + d).slice(-4000)
@@ -199,7 +209,9 @@ function startChild() {
       }
       child.on('message', onMessage)
       child.on('exit', onExit)
-      child.send(message)
+      // A child that died between cases is noticed here, not blamed on a send error.
+      if (child.exitCode !== null || child.signalCode !== null) return onExit(child.exitCode, child.signalCode)
+      child.send(message, (e) => e && onExit(`a failed send (${e.message})`, null))
     })
   return ready.then(() => ({ child, run }))
 }
@@ -240,8 +252,8 @@ async function main() {
   }
   /** Runs one case; returns the worker to use next (a new one if this one died or hung). */
   const runCase = async (worker, c) => {
-    const instance = c.kind !== 'mutated' && c.i % 10 === 5
-    const result = await worker.run({ i: c.i, bytes: c.bytes.toString('base64'), instance })
+    const { compiler, fs, instance } = choices(seed, c.i)
+    const result = await worker.run({ i: c.i, bytes: c.bytes.toString('base64'), compiler, fs, instance: instance && c.kind !== 'mutated' })
     let outcomes = result.outcomes
     if (!outcomes) {
       outcomes = [result.hang ? 'hang' : `dead: ${result.dead}`]

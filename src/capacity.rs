@@ -92,7 +92,7 @@ impl MemoryBudget {
     self
       .used
       .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-        let after = used.saturating_add(bytes);
+        let after = used.checked_add(bytes)?;
         self.limit.is_none_or(|limit| after <= limit).then_some(after)
       })
       .map(|_| ())

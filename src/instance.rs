@@ -285,15 +285,46 @@ impl InstanceHandle {
   }
 
   /// Stops the running call and settles every queued one with `ERR_WASM_CLOSED`, then frees the
-  /// store and its pool slot.
+  /// store, its memory and its place in `maxInstances`.
   pub async fn dispose(&self) {
-    self.shared.disposing.store(true, Ordering::Release);
-    if let Some(stop) = self.shared.current.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-      stop.stop(StopReason::Closed);
+    dispose(&self.shared, &self.jobs).await
+  }
+
+  /// What the runtime keeps to dispose this instance at `close()`, without keeping it alive.
+  pub fn closer(&self) -> InstanceCloser {
+    InstanceCloser {
+      shared: Arc::downgrade(&self.shared),
+      jobs: self.jobs.downgrade(),
     }
-    let (tx, rx) = oneshot::channel();
-    if self.jobs.send(Job::Dispose(tx)).is_ok() {
-      let _ = rx.await;
+  }
+}
+
+async fn dispose(shared: &Shared, jobs: &mpsc::UnboundedSender<Job>) {
+  shared.disposing.store(true, Ordering::Release);
+  if let Some(stop) = shared.current.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+    stop.stop(StopReason::Closed);
+  }
+  let (tx, rx) = oneshot::channel();
+  if jobs.send(Job::Dispose(tx)).is_ok() {
+    let _ = rx.await;
+  }
+}
+
+/// A weak handle on an instance, for its runtime's `close()`.
+pub struct InstanceCloser {
+  shared: std::sync::Weak<Shared>,
+  jobs: mpsc::WeakUnboundedSender<Job>,
+}
+
+impl InstanceCloser {
+  pub fn is_alive(&self) -> bool {
+    self.shared.strong_count() > 0 && self.jobs.strong_count() > 0
+  }
+
+  /// Disposes the instance if it still exists.
+  pub async fn dispose(&self) {
+    if let (Some(shared), Some(jobs)) = (self.shared.upgrade(), self.jobs.upgrade()) {
+      dispose(&shared, &jobs).await
     }
   }
 }

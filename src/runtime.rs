@@ -12,7 +12,7 @@ use crate::exec::state::{StopReason, StopSignal};
 use crate::exec::{Admission, ExecOutcome, ExecRequest, Metrics, execute};
 use crate::host::http::HttpTransport;
 use crate::host::log::LiveLogs;
-use crate::instance::{self, InstanceHandle, RestartPolicy, StateListener};
+use crate::instance::{self, InstanceCloser, InstanceHandle, RestartPolicy, StateListener};
 use crate::limits::{Limits, LimitsPatch};
 use crate::module::{CompilerChoice, GuestSource, LoadConfig, LoadedModule, load, load_precompiled, precompile};
 use futures::FutureExt;
@@ -85,6 +85,8 @@ struct InFlight {
 /// it runs on.
 struct Shared {
   in_flight: Mutex<InFlight>,
+  /// Live long-lived instances, for `close()` to dispose.
+  instances: Mutex<Vec<InstanceCloser>>,
   settled: tokio::sync::Notify,
   counters: Arc<Counters>,
   capacity: Capacity,
@@ -219,6 +221,7 @@ impl Runtime {
       http_transport: config.http_transport,
       shared: Arc::new(Shared {
         in_flight: Mutex::default(),
+        instances: Mutex::default(),
         settled: tokio::sync::Notify::new(),
         counters: Arc::default(),
         capacity,
@@ -381,18 +384,25 @@ impl Runtime {
       })
     };
     let started = tokio::select! {
-      started = &mut task => joined(started),
-      () = tokio::time::sleep_until(deadline.into()) => Err(stop_error(StopReason::Timeout, &limits)),
-      reason = stop.stopped() => Err(stop_error(reason, &limits)),
+      // Biased: an instance that is ready wins over a deadline or stop that came at once.
+      biased;
+      started = &mut task => Some(joined(started)),
+      () = tokio::time::sleep_until(deadline.into()) => None,
+      _ = stop.stopped() => None,
     };
-    if !task.is_finished() {
-      // Given up on: stop it and wait until it is gone, so its store, memory and instance place
-      // are released before the caller hears why.
-      task.abort();
-      if let Ok(Ok(handle)) = task.await {
-        handle.dispose().await;
+    let started = match started {
+      Some(started) => started,
+      None => {
+        // Given up on: stop it and wait until it is gone (disposing it if it got ready after
+        // all), so its store, memory and instance place are released before the caller hears why.
+        task.abort();
+        if let Ok(Ok(handle)) = task.await {
+          handle.dispose().await;
+        }
+        let reason = stop.reason().unwrap_or(StopReason::Timeout);
+        Err(stop_error(reason, &limits))
       }
-    }
+    };
     self.shared.finish(key);
     let started = started.map_err(|e| match e.code {
       ErrorCode::Timeout => ProbeError::new(
@@ -406,6 +416,13 @@ impl Runtime {
       _ => e,
     });
     let handle = started?;
+    {
+      let mut live = self.shared.instances.lock().unwrap_or_else(|p| p.into_inner());
+      if !self.is_closed() {
+        live.retain(InstanceCloser::is_alive);
+        live.push(handle.closer());
+      }
+    }
     if self.is_closed() {
       // close() came while the instance started: it goes, and the caller hears why.
       handle.dispose().await;
@@ -552,6 +569,12 @@ impl Runtime {
         }
       }
       notified.await;
+    }
+    // Then every live instance goes (queued calls settle ERR_WASM_CLOSED), so that its memory
+    // and place are given back before close() returns.
+    let live = std::mem::take(&mut *self.shared.instances.lock().unwrap_or_else(|p| p.into_inner()));
+    for instance in &live {
+      instance.dispose().await;
     }
     let pool = self.pool.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(pool) = pool {

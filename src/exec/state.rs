@@ -102,25 +102,37 @@ impl Drop for MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-  fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+  fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    // Growth the memory's own maximum forbids fails in Wasmtime after this approval; refuse it
+    // here so that nothing is counted for it (it is the guest's own limit, not ours: no note).
+    if maximum.is_some_and(|max| desired > max) {
+      return Ok(false);
+    }
     let growth = desired.saturating_sub(current) as u64;
-    if self.total + growth > self.memory_limit {
+    // Checked: a memory64 guest can ask for nearly 2^64 bytes.
+    let after = self
+      .total
+      .checked_add(growth)
+      .filter(|after| *after <= self.memory_limit);
+    let Some(after) = after else {
       self.refused = Some(format!(
         "growing linear memory from {current} to {desired} bytes would bring the instance to {} bytes, above limits.memoryBytes = {}",
-        self.total + growth,
+        self.total.saturating_add(growth),
         self.memory_limit
       ));
       return Ok(false);
-    }
+    };
     if let Err(used) = self.budget.reserve(growth) {
       self.refused = Some(format!(
         "growing linear memory from {current} to {desired} bytes would bring this runtime's guests to {} bytes together, above maxTotalMemoryBytes = {}",
-        used + growth,
+        used.saturating_add(growth),
         self.budget.limit().unwrap_or_default()
       ));
       return Ok(false);
     }
-    self.total += growth;
+    // If the operating system then refuses the memory, the growth stays counted until the store
+    // goes: the budget errs on the strict side.
+    self.total = after;
     self.peak = self.peak.max(self.total);
     Ok(true)
   }
