@@ -50,7 +50,7 @@ export declare class NativeRuntime {
    */
   execute(id: number, module: WasmModule, input: string, options: NativeExecuteOptions | undefined | null, cancel: CancelHandle | undefined | null, liveLogs: boolean): void
   /** Starts a long-lived instance of `module`; its state changes go to the event function with `id`. */
-  instantiate(id: number, module: WasmModule, options?: NativeInstanceOptions | undefined | null): Promise<NativeInstantiate>
+  instantiate(id: number, module: WasmModule, options?: NativeInstanceOptions | undefined | null, cancel?: CancelHandle | undefined | null): Promise<NativeInstantiate>
   /** The JavaScript handler's answer to HTTP hop `id`. */
   httpDone(id: number, response: NativeHttpResponse): void
   stats(): NativeStats

@@ -624,12 +624,29 @@ class WasmRuntime {
         }
       })
     }
-    const made = await this.#native.instantiate(id, module, {
-      limits: checkLimits('options.limits', o.limits),
-      capabilities: checkCapabilities(o.capabilities),
-      activationTimeoutMs: timeouts.activation,
-      restart,
-    })
+    // Aborting while the instance starts (its start function runs, say) stops it.
+    let cancel
+    const onAbort = () => cancel.cancel()
+    if (o.signal) {
+      cancel = new CancelHandle()
+      o.signal.addEventListener('abort', onAbort, { once: true })
+    }
+    let made
+    try {
+      made = await this.#native.instantiate(
+        id,
+        module,
+        {
+          limits: checkLimits('options.limits', o.limits),
+          capabilities: checkCapabilities(o.capabilities),
+          activationTimeoutMs: timeouts.activation,
+          restart,
+        },
+        cancel,
+      )
+    } finally {
+      if (o.signal) o.signal.removeEventListener('abort', onAbort)
+    }
     if (made.error) {
       stateListeners.delete(id)
       throw failureToError(made.error)

@@ -137,6 +137,15 @@ describe('instantiate waits are bounded', () => {
     expect(rt.stats().instances).toBe(0)
   })
 
+  test('aborting its signal stops an instantiate under way', async () => {
+    const m = await rt.loadModule(Buffer.from(stuck))
+    const controller = new AbortController()
+    setTimeout(() => controller.abort(), 50)
+    const e = await rejectsWith(rt.instantiate(m, { signal: controller.signal }), 'ERR_WASM_CANCELLED')
+    expect(e.message).toBe('the instantiation was cancelled by its AbortSignal')
+    expect(rt.stats()).toMatchObject({ instances: 0, active: 0 })
+  })
+
   test('close() does not wait on instantiates; they reject ERR_WASM_CLOSED', async () => {
     const closing = new WasmRuntime()
     const m = await closing.loadModule(Buffer.from(stuck))

@@ -412,6 +412,10 @@ impl Runtime {
           activation.as_secs_f64() * 1000.0
         ),
       ),
+      ErrorCode::Cancelled => ProbeError::new(
+        ErrorCode::Cancelled,
+        "the instantiation was cancelled by its AbortSignal",
+      ),
       ErrorCode::Closed => ProbeError::closed(),
       _ => e,
     });

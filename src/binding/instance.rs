@@ -2,6 +2,7 @@
 
 use super::convert::{NativeCapabilities, NativeError, NativeLimits, NativeLogRecord, NativeOutcome};
 use super::{CancelHandle, Completions, WasmModule, panic_error};
+use crate::exec::state::StopSignal;
 use crate::host::log::{LiveLogs, LogRecord};
 use crate::instance::{RestartPolicy, RestartPolicyPatch, StateChange, StateListener};
 use crate::runtime::{CallOptions, ExecOptions, LongLived, Runtime};
@@ -100,6 +101,7 @@ pub fn instantiate<'env>(
   id: f64,
   module: &WasmModule,
   options: Option<NativeInstanceOptions>,
+  stop: Option<Arc<StopSignal>>,
 ) -> Result<PromiseRaw<'env, NativeInstantiate>> {
   let options = options.unwrap_or_default();
   let patch: RestartPolicyPatch = options.restart.unwrap_or_default().into();
@@ -116,7 +118,7 @@ pub fn instantiate<'env>(
     export: None,
     limits: options.limits.map(Into::into).unwrap_or_default(),
     capabilities: options.capabilities.map(Into::into).unwrap_or_default(),
-    stop: None,
+    stop,
     live_logs: None,
   };
   let core = core.clone();

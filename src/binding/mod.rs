@@ -370,8 +370,10 @@ impl NativeRuntime {
     id: f64,
     module: &WasmModule,
     options: Option<instance::NativeInstanceOptions>,
+    cancel: Option<&CancelHandle>,
   ) -> Result<PromiseRaw<'env, instance::NativeInstantiate>> {
-    instance::instantiate(env, &self.core, &self.completions, id, module, options)
+    let stop = cancel.map(|c| c.signal.clone());
+    instance::instantiate(env, &self.core, &self.completions, id, module, options, stop)
   }
 
   /// The JavaScript handler's answer to HTTP hop `id`.

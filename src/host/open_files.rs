@@ -54,7 +54,7 @@ pub fn cap_core(linker: &mut Linker<CoreState>) -> wasmtime::Result<()> {
         }
         wasi.set_hostcall_fuel(fuel);
         let mut memory = wiggle::GuestMemory::Unshared(bytes);
-        Ok(p1::path_open(wasi, &mut memory, a0, a1, a2, a3, a4, a5, a6, a7, a8).await?)
+        p1::path_open(wasi, &mut memory, a0, a1, a2, a3, a4, a5, a6, a7, a8).await
       })
     },
   )?;
