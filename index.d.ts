@@ -193,7 +193,9 @@ export interface ProbeResult {
 export interface RuntimeStats {
   modules: number
   executions: number
+  /** Running now: executions, calls on instances, instances starting. */
   active: number
+  /** Accepted, waiting to start: executions waiting for a store, calls behind another call. */
   queued: number
   cacheHits: number
   cacheMisses: number
