@@ -18,9 +18,10 @@
 // the case is saved under build/fuzz/failures/.
 import { fork, spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { wholeNumberArg } from './args.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const out = join(root, 'build', 'fuzz')
@@ -34,15 +35,11 @@ const KNOWN_CODES = new Set([
 ])
 
 function args() {
-  const argv = process.argv.slice(2)
-  const value = (name, fallback) => {
-    const at = argv.indexOf(name)
-    if (at < 0) return fallback
-    const v = Number(argv[at + 1])
-    if (!Number.isInteger(v) || v < 0) throw new Error(`${name} needs a whole number, received ${argv[at + 1]}`)
-    return v
+  return {
+    count: wholeNumberArg('--count', 1000),
+    seed: wholeNumberArg('--seed', Date.now() % 1_000_000),
+    jobs: Math.max(1, wholeNumberArg('--jobs', 2)),
   }
-  return { count: value('--count', 1000), seed: value('--seed', Date.now() % 1_000_000), jobs: Math.max(1, value('--jobs', 2)) }
 }
 
 /** wasm-tools on PATH at the pinned version, or built into build/tools. */

@@ -8,20 +8,13 @@
 // the first half's, descriptors grow, or anything but the expected outcome comes back.
 import { readdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { wholeNumberArg } from './args.mjs'
 
 const require = createRequire(import.meta.url)
 const { WasmRuntime } = require('../index.js')
 
 function args() {
-  const argv = process.argv.slice(2)
-  const value = (name, fallback) => {
-    const at = argv.indexOf(name)
-    if (at < 0) return fallback
-    const v = Number(argv[at + 1])
-    if (!Number.isInteger(v) || v < 1) throw new Error(`${name} needs a whole number above 0, received ${argv[at + 1]}`)
-    return v
-  }
-  return { executions: value('--executions', 1_000_000), cycles: value('--cycles', 10_000) }
+  return { executions: wholeNumberArg('--executions', 1_000_000, 1), cycles: wholeNumberArg('--cycles', 10_000, 1) }
 }
 
 const PRELUDE = `(import "probe" "output_write" (func $output_write (param i32 i32)))

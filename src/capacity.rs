@@ -54,12 +54,15 @@ impl Gauge {
       .map(|_| GaugeGuard(self.clone()))
   }
 
-  pub fn get(&self) -> usize {
-    self.count.load(Ordering::Acquire)
+  /// [`Gauge::try_enter`], or `ERR_WASM_BUSY` with `refusal(count, ceiling)` as its message.
+  fn enter(self: &Arc<Self>, refusal: impl FnOnce(usize, usize) -> String) -> Result<GaugeGuard, ProbeError> {
+    self
+      .try_enter()
+      .ok_or_else(|| ProbeError::new(ErrorCode::Busy, refusal(self.get(), self.max)))
   }
 
-  pub fn max(&self) -> usize {
-    self.max
+  pub fn get(&self) -> usize {
+    self.count.load(Ordering::Acquire)
   }
 }
 
@@ -140,29 +143,17 @@ impl Capacity {
 
   /// A slot for one more live instance, or `ERR_WASM_BUSY`.
   pub fn instance_slot(&self) -> Result<GaugeGuard, ProbeError> {
-    self.instances.try_enter().ok_or_else(|| {
-      ProbeError::new(
-        ErrorCode::Busy,
-        format!(
-          "the runtime already has {} live instances (maxInstances = {}); dispose one or raise maxInstances",
-          self.instances.get(),
-          self.instances.max()
-        ),
+    self.instances.enter(|count, max| {
+      format!(
+        "the runtime already has {count} live instances (maxInstances = {max}); dispose one or raise maxInstances"
       )
     })
   }
 
   /// A place in the queue for one more execution, or `ERR_WASM_BUSY`.
   pub fn queue_place(&self) -> Result<GaugeGuard, ProbeError> {
-    self.queued.try_enter().ok_or_else(|| {
-      ProbeError::new(
-        ErrorCode::Busy,
-        format!(
-          "{} executions are already waiting to start (maxQueued = {}); nothing ran, try again later",
-          self.queued.get(),
-          self.queued.max()
-        ),
-      )
+    self.queued.enter(|count, max| {
+      format!("{count} executions are already waiting to start (maxQueued = {max}); nothing ran, try again later")
     })
   }
 }

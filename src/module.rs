@@ -628,10 +628,9 @@ impl LoadedModule {
   /// recompilation); it blocks, so callers run it off the async workers.
   pub fn artifact(&self, class: StackClass, placement: Placement) -> Result<Arc<Artifact>, ProbeError> {
     let mut list = self.code.lock();
-    // The tier is read under the lock: a tier-up installing meanwhile cannot mix engines.
-    let target = engines().placed(list[0].class.tier, class, placement)?;
-    if let Some(found) = list.iter().find(|a| Arc::ptr_eq(&a.class, &target)) {
-      return Ok(found.clone());
+    let (target, found) = find(&list, class, placement)?;
+    if let Some(found) = found {
+      return Ok(found);
     }
     let source = Compiled::of(&list[0].prepared);
     let moved = |e: wasmtime::Error| {
@@ -664,19 +663,25 @@ impl LoadedModule {
     class: StackClass,
     placement: Placement,
   ) -> Result<Arc<Artifact>, ProbeError> {
-    if self.has_artifact(class, placement) {
-      return self.artifact(class, placement);
+    // One lookup on the way of every execution; only a miss goes to a blocking thread.
+    if let (_, Some(found)) = find(&self.code.lock(), class, placement)? {
+      return Ok(found);
     }
     let module = self.clone();
     tokio::task::spawn_blocking(move || module.artifact(class, placement))
       .await
       .map_err(|e| ProbeError::new(ErrorCode::Host, format!("preparing the guest failed: {e}")))?
   }
+}
 
-  pub fn has_artifact(&self, class: StackClass, placement: Placement) -> bool {
-    let Ok(target) = engines().placed(self.code.tier(), class, placement) else {
-      return false;
-    };
-    self.code.lock().iter().any(|a| Arc::ptr_eq(&a.class, &target))
-  }
+/// The engine for `class` and `placement` at the tier of `list` (a code's artifacts, read under
+/// its lock, so a tier-up installing meanwhile cannot mix engines), and its artifact if derived.
+fn find(
+  list: &[Arc<Artifact>],
+  class: StackClass,
+  placement: Placement,
+) -> Result<(Arc<EngineClass>, Option<Arc<Artifact>>), ProbeError> {
+  let target = engines().placed(list[0].class.tier, class, placement)?;
+  let found = list.iter().find(|a| Arc::ptr_eq(&a.class, &target)).cloned();
+  Ok((target, found))
 }
