@@ -18,8 +18,11 @@ export declare class CancelHandle {
 /** A long-lived instance behind the JavaScript `WasmInstance`. */
 export declare class NativeInstance {
   get state(): 'ready' | 'busy' | 'restarting' | 'disabled' | 'disposed'
-  /** Queues a call; its outcome (and live log records) go to the runtime's event function with `id`. */
-  call(id: number, exportName: string, input: string, timeoutMs: number | undefined | null, cancel: CancelHandle | undefined | null, live: boolean): void
+  /**
+   * Queues a call; its outcome (and live log records and events) go to the runtime's event
+   * function with `id`. With `args`, the export is invoked with those values instead of `input`.
+   */
+  call(id: number, exportName: string, input: string, timeoutMs: number | undefined | null, cancel: CancelHandle | undefined | null, live: boolean, liveEvent: boolean, args?: unknown[] | undefined | null): void
   /** Lifts a disable; the next call starts the instance fresh. */
   enable(): void
   dispose(): Promise<void>
@@ -28,31 +31,39 @@ export declare class NativeInstance {
 /** The native runtime behind the JavaScript `WasmRuntime`. */
 export declare class NativeRuntime {
   /**
-   * `on_complete(id, outcome, record)` receives every execution's events. It must not throw.
-   * `http(id, request)` performs an HTTP hop the runtime allowed and answers with `httpDone`.
+   * `on_complete(id, outcome, record, change, event)` receives every execution's events. It
+   * must not throw. `http(id, request)` performs an HTTP hop the runtime allowed and answers
+   * with `httpDone`; `import(id, scope, module, name, args)` calls a JavaScript-implemented
+   * guest import and answers with `importDone`.
    */
-  constructor(options: NativeRuntimeOptions | undefined | null, onComplete: (arg: Event) => void, http: (arg0: number, arg1: NativeHttpRequest) => void)
+  constructor(options: NativeRuntimeOptions | undefined | null, onComplete: (arg: Event) => void, http: (arg0: number, arg1: NativeHttpRequest) => void, onImport: (id: number, scope: number, module: string, name: string, args: unknown[]) => void)
   /**
    * Whether pending completions keep the process alive: on while executions are in flight,
    * off when idle, so an idle runtime never holds a Node process open.
    */
   setKeepAlive(on: boolean): void
   /** Loads from `bytes` (binary or WAT text) or from the file at `path`. */
-  loadModule(bytes?: Uint8Array | undefined | null, path?: string | undefined | null, name?: string | undefined | null): Promise<NativeLoad>
+  loadModule(bytes?: Uint8Array | undefined | null, path?: string | undefined | null, name?: string | undefined | null, imports?: Array<NativeImportInfo> | undefined | null): Promise<NativeLoad>
   /** Loads an artifact `precompile` produced, from `bytes` or from the file at `path`. */
-  loadPrecompiled(bytes?: Uint8Array | undefined | null, path?: string | undefined | null, name?: string | undefined | null): Promise<NativeLoad>
+  loadPrecompiled(bytes?: Uint8Array | undefined | null, path?: string | undefined | null, name?: string | undefined | null, imports?: Array<NativeImportInfo> | undefined | null): Promise<NativeLoad>
   /** Optimized code for the guest in `bytes` or at `path`, for `target` (default: this machine). */
   precompile(bytes?: Uint8Array | undefined | null, path?: string | undefined | null, target?: string | undefined | null): Promise<NativePrecompile>
   /**
    * Runs `module`'s export once in a fresh instance; its outcome goes to `on_complete` with
-   * this `id`. `input` is JSON text. Invalid options produce an error outcome before anything
-   * runs.
+   * this `id`. `input` is JSON text, or with `args` the export is invoked with those values.
+   * The guest's own imports are answered by the JavaScript functions of scope `id`. Invalid
+   * options or arguments produce an error outcome before anything runs.
    */
-  execute(id: number, module: WasmModule, input: string, options: NativeExecuteOptions | undefined | null, cancel: CancelHandle | undefined | null, liveLogs: boolean): void
+  execute(id: number, module: WasmModule, input: string, options: NativeExecuteOptions | undefined | null, cancel: CancelHandle | undefined | null, liveLogs: boolean, liveEvents: boolean, args?: unknown[] | undefined | null): void
   /** Starts a long-lived instance of `module`; its state changes go to the event function with `id`. */
   instantiate(id: number, module: WasmModule, options?: NativeInstanceOptions | undefined | null, cancel?: CancelHandle | undefined | null): Promise<NativeInstantiate>
   /** The JavaScript handler's answer to HTTP hop `id`. */
   httpDone(id: number, response: NativeHttpResponse): void
+  /**
+   * A JavaScript import's answer to call `id`: the value it returned (`threw` false), or what it
+   * threw — its `message` and, when it has one, its `payload`.
+   */
+  importDone(id: number, threw: boolean, value: unknown, message: string | undefined | null, hasPayload: boolean): void
   stats(): NativeStats
   get closed(): boolean
   /** Settles every in-flight execution, then releases the worker threads. */
@@ -70,6 +81,12 @@ export declare class WasmModule {
   get hash(): string
   get exports(): Array<string>
   get imports(): Array<string>
+  /** A component's world as WIT text (not for core modules or precompiled components). */
+  get wit(): string | null
+  /** Every export `invoke` can call, with its WIT parameter and result types. */
+  get functions(): Array<NativeFunctionInfo>
+  /** The functions the guest imports that JavaScript must provide (`LoadOptions.imports`). */
+  get guestImports(): Array<NativeImportInfo>
   /** What an instance created now runs: `'baseline'` (Winch) or `'optimized'` (Cranelift) code. */
   get tier(): 'baseline' | 'optimized'
   /** Why the baseline compiler was not used although it was asked for, if so. */
@@ -110,6 +127,19 @@ export interface NativeFsCapability {
   preopens: Array<NativePreopen>
 }
 
+export interface NativeFunctionInfo {
+  name: string
+  params: Array<NativeParamInfo>
+  result?: string
+}
+
+/** An event a guest emitted, for `onEvent`; `data` is JSON text. */
+export interface NativeGuestEvent {
+  name: string
+  data: string
+  timestamp: number
+}
+
 export interface NativeHttpCapability {
   allow: Array<string>
   maxConcurrent?: number
@@ -134,6 +164,12 @@ export interface NativeHttpResponse {
   body?: Uint8Array
   error?: string
   message?: string
+}
+
+/** One function JavaScript serves: `module` (a WIT interface, or a core import module) and `name`. */
+export interface NativeImportInfo {
+  module: string
+  name: string
 }
 
 export interface NativeInstanceOptions {
@@ -181,16 +217,23 @@ export interface NativeMetrics {
 
 /**
  * One execution as JavaScript receives it: either the guest's answer (`success`, `output` as
- * JSON text, `error`) or `failure` when the runtime stopped or could not run the guest.
+ * JSON text, `error`; `value` for a typed call) or `failure` when the runtime stopped or could
+ * not run the guest (for ERR_WASM_GUEST_ERROR, `value` is the error's payload).
  */
 export interface NativeOutcome {
   success: boolean
   output?: string
   error?: string
   failure?: NativeError
+  value?: unknown
   latencyMs: number
   metrics: NativeMetrics
   logs: Array<NativeLogRecord>
+}
+
+export interface NativeParamInfo {
+  name: string
+  type: string
 }
 
 /** The result of `precompile`: the artifact, or why there is none. */

@@ -1,7 +1,11 @@
 // Public typings of wasm-probe-runtime. The native part's generated typings are binding.d.ts.
-import type { WasmModule } from './binding'
+import type { WasmModule, NativeFunctionInfo } from './binding'
 
 export { WasmModule }
+
+/** An export `invoke` can call: `'fn'`, or `'ns:pkg/iface@1.0.0#fn'` inside an exported
+ *  interface, with WIT types as text ('u32', 'list<string>', 'point', ...). */
+export type FunctionInfo = NativeFunctionInfo
 
 declare module './binding' {
   interface WasmModule {
@@ -85,16 +89,36 @@ export interface RuntimeOptions {
   maxTotalMemoryBytes?: number
 }
 
+/** An event a guest emitted (`probe:runtime/events` emit, `probe.event_emit`), delivered live. */
+export interface GuestEvent {
+  name: string
+  /** The guest's JSON data, parsed. */
+  data: unknown
+  /** Milliseconds since the Unix epoch. */
+  timestamp: number
+}
+
+/** JavaScript implementations of a guest's own imports: interface name (WIT, e.g.
+ *  'my:ext/editor@0.1.0'; for a core module, its import module; '$root' for a function a world
+ *  imports directly) → function name as in WIT → function. A function may return a Promise; the
+ *  guest waits for it without blocking a thread. For an import returning `result<T, E>`, return
+ *  T and throw for `err` (with a `payload` property holding E, or any Error when E is string). */
+export type JsImports = Record<string, Record<string, (...args: any[]) => unknown>>
+
 export interface ExecuteOptions {
-  /** Default 'execute'. */
+  /** Default 'execute'. Not used by `invoke`. */
   export?: string
   limits?: Limits
   /** Nothing is granted by default. */
   capabilities?: Capabilities
   signal?: AbortSignal
   onLog?: (record: LogRecord) => void
+  /** Events the guest emits while it runs, live, in order with its logs. */
+  onEvent?: (event: GuestEvent) => void
   /** Who this is (extension/probe id), carried into log records. */
   label?: string
+  /** Replaces, for this execution, functions given at load (same names; it cannot add new ones). */
+  imports?: JsImports
 }
 
 /** Per-operation call timeouts (ms) of a long-lived instance; any other names may be added. */
@@ -149,6 +173,7 @@ export interface CallOptions {
   operation?: string
   signal?: AbortSignal
   onLog?: (record: LogRecord) => void
+  onEvent?: (event: GuestEvent) => void
 }
 
 export declare class WasmInstance {
@@ -157,6 +182,9 @@ export declare class WasmInstance {
   readonly timeouts: Record<string, number>
   /** Calls run one at a time, in order; the store (and the guest's state) is kept between them. */
   call(exportName: string, input?: unknown, options?: CallOptions): Promise<ProbeResult>
+  /** Calls function `name` (see `WasmModule.functions`) with JavaScript values; resolves with its
+   *  JavaScript value. Calls, limits and the crash policy are those of `call`. */
+  invoke(name: string, args?: unknown[], options?: CallOptions): Promise<unknown>
   /** Lifts a disable; the next call starts the instance fresh. */
   enable(): void
   /** Stops the running call, settles queued ones with ERR_WASM_CLOSED, frees the instance. */
@@ -166,6 +194,10 @@ export declare class WasmInstance {
 export interface LoadOptions {
   /** Default: the file name, else 'module'. */
   name?: string
+  /** The guest's own imports, in JavaScript. The link is checked here: an import that neither the
+   *  runtime nor `imports` provides rejects the load with ERR_WASM_LINK naming it, and a function
+   *  the guest does not import rejects ERR_INVALID_ARG_VALUE. */
+  imports?: JsImports
 }
 
 export interface ProbeMetrics {
@@ -225,15 +257,18 @@ export type WasmErrorCode =
   | 'ERR_INVALID_ARG_VALUE'
   | 'ERR_INVALID_ARG_TYPE'
   | 'ERR_WASM_UNSUPPORTED_PLATFORM'
+  | 'ERR_WASM_GUEST_ERROR'
 
 export declare class WasmError extends Error {
-  constructor(message: string, code?: WasmErrorCode | string, details?: { trap?: { kind: string; backtrace: string[] }; metrics?: ProbeMetrics; logs?: LogRecord[]; cause?: unknown })
+  constructor(message: string, code?: WasmErrorCode | string, details?: { trap?: { kind: string; backtrace: string[] }; metrics?: ProbeMetrics; logs?: LogRecord[]; payload?: unknown; cause?: unknown })
   readonly code: WasmErrorCode | string
   /** For traps: a stable kind (e.g. 'integer-division-by-zero') and the wasm backtrace, innermost first. */
   readonly trap?: { kind: string; backtrace: string[] }
   /** For executions: what was measured until it stopped. */
   readonly metrics?: ProbeMetrics
   readonly logs?: LogRecord[]
+  /** For ERR_WASM_GUEST_ERROR: the `err` value of the function's top-level result. */
+  readonly payload?: unknown
 }
 
 /**
@@ -258,6 +293,11 @@ export declare class WasmRuntime {
   loadModule(source: Uint8Array | ArrayBuffer | string, options?: LoadOptions): Promise<WasmModule>
   /** One fresh, isolated instance per call, on the worker pool. */
   executeProbe(module: WasmModule, input?: unknown, options?: ExecuteOptions): Promise<ProbeResult>
+  /** Calls function `name` (see `WasmModule.functions`: `'fn'`, or `'ns:pkg/iface@1.0.0#fn'`)
+   *  of a fresh instance with JavaScript values (jco's mapping), checked against its WIT types
+   *  before it runs; resolves with its JavaScript value. A top-level `result` that is `err`
+   *  rejects ERR_WASM_GUEST_ERROR with the error in `payload`. */
+  invoke(module: WasmModule, name: string, args?: unknown[], options?: ExecuteOptions): Promise<unknown>
   /** A long-lived instance (the extension model): state survives between calls. */
   instantiate(module: WasmModule, options?: InstanceOptions): Promise<WasmInstance>
   /** Optimized native code for `source`, for `target` (a Rust target triple; default this machine). */

@@ -16,8 +16,10 @@
 use crate::artifact::{self, Seal};
 use crate::engine::{EngineClass, StackClass, Tier, base_config, engines};
 use crate::error::{ErrorCode, ProbeError, chain_message};
-use crate::host::Linkers;
+use crate::exec::state::CoreState;
+use crate::host::{Linkers, js_imports};
 use crate::module::{CorePre, ModuleKind, Prepared};
+use crate::typed::reflect;
 use once_cell::sync::{Lazy, OnceCell};
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -25,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use wasmtime::component::Component;
-use wasmtime::{Engine, Module};
+use wasmtime::{Engine, InstancePre, Module};
 
 /// Guests at least this large compile in a child process when a worker is configured, and, with
 /// `compiler: 'auto'`, start on baseline code. Smaller ones compile with Cranelift in
@@ -138,12 +140,38 @@ impl Compiled {
     let linkers = linkers(class)?;
     let kind = self.kind();
     let link = |e: wasmtime::Error| link_error(kind, &e);
+    // A guest with imports of its own links against a copy of the host linker with a stub for
+    // each (JavaScript serves them); the copy shares the host functions, it does not rebuild them.
     Ok(match self {
-      Compiled::Core(m) => Prepared::Core(CorePre {
-        with_fs: linkers.core.instantiate_pre(&m).map_err(link)?,
-        without_fs: linkers.core_without_fs.instantiate_pre(&m).map_err(link)?,
-      }),
-      Compiled::Component(c) => Prepared::Component(linkers.component.instantiate_pre(&c).map_err(link)?),
+      Compiled::Core(m) => {
+        let with_own = |base: &wasmtime::Linker<CoreState>| -> wasmtime::Result<InstancePre<CoreState>> {
+          if m.imports().any(|i| !reflect::provided_by_runtime(i.module())) {
+            let mut linker = base.clone();
+            js_imports::define_core(&mut linker, &m)?;
+            linker.instantiate_pre(&m)
+          } else {
+            base.instantiate_pre(&m)
+          }
+        };
+        Prepared::Core(CorePre {
+          with_fs: with_own(&linkers.core).map_err(link)?,
+          without_fs: with_own(&linkers.core_without_fs).map_err(link)?,
+        })
+      }
+      Compiled::Component(c) => {
+        let own = c
+          .component_type()
+          .imports(&class.engine)
+          .any(|(name, _)| !reflect::provided_by_runtime(name));
+        let pre = if own {
+          let mut linker = linkers.component.clone();
+          js_imports::define_component(&mut linker, &c, &class.engine).map_err(link)?;
+          linker.instantiate_pre(&c)
+        } else {
+          linkers.component.instantiate_pre(&c)
+        };
+        Prepared::Component(pre.map_err(link)?)
+      }
     })
   }
 }

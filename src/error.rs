@@ -22,10 +22,11 @@ pub enum ErrorCode {
   Busy,
   InvalidArgValue,
   InvalidArgType,
+  GuestError,
 }
 
 impl ErrorCode {
-  pub const ALL: [ErrorCode; 17] = [
+  pub const ALL: [ErrorCode; 18] = [
     ErrorCode::InvalidModule,
     ErrorCode::Link,
     ErrorCode::CapabilityDenied,
@@ -43,6 +44,7 @@ impl ErrorCode {
     ErrorCode::Busy,
     ErrorCode::InvalidArgValue,
     ErrorCode::InvalidArgType,
+    ErrorCode::GuestError,
   ];
 
   pub fn as_str(self) -> &'static str {
@@ -64,6 +66,7 @@ impl ErrorCode {
       ErrorCode::Busy => "ERR_WASM_BUSY",
       ErrorCode::InvalidArgValue => "ERR_INVALID_ARG_VALUE",
       ErrorCode::InvalidArgType => "ERR_INVALID_ARG_TYPE",
+      ErrorCode::GuestError => "ERR_WASM_GUEST_ERROR",
     }
   }
 }

@@ -368,7 +368,7 @@ pub async fn start(
   slot: GaugeGuard,
   pool: &tokio::runtime::Handle,
 ) -> Result<InstanceHandle, ProbeError> {
-  let logs = Logs::new(None);
+  let logs = Logs::new(None, None);
   let deadline = Instant::now() + first.limits.timeout;
   let mut metrics = Metrics::default();
   let live = {
@@ -456,7 +456,10 @@ impl Actor {
     if let Some(reason) = request.stop.reason() {
       return reply.send(Err(stop_error(reason, &request.limits)), metrics, &self.logs);
     }
-    self.logs.book().reset(request.live_logs.clone());
+    self
+      .logs
+      .book()
+      .reset(request.live_logs.clone(), request.live_events.clone());
     *self.shared.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(request.stop.clone());
     if self.shared.disposing.load(Ordering::Acquire) {
       request.stop.stop(StopReason::Closed);
@@ -492,7 +495,9 @@ impl Actor {
     deadline: Instant,
     metrics: &mut Metrics,
   ) -> Result<GuestAnswer, ProbeError> {
-    check_export(&self.artifact, &request.export)?;
+    if request.typed.is_none() {
+      check_export(&self.artifact, &request.export)?;
+    }
     let _ticking = engines().ticker.activate();
     match self.live.as_mut() {
       Some(live) => live.begin_call(CallSetup {
@@ -500,6 +505,7 @@ impl Actor {
         deadline,
         stop: request.stop.clone(),
         live_logs: request.live_logs.clone(),
+        live_events: request.live_events.clone(),
         limits: request.limits,
       })?,
       None => {
@@ -516,7 +522,9 @@ impl Actor {
     }
     self.shared.set(InstanceState::Busy, "busy", None);
     let live = self.live.as_mut().ok_or_else(ProbeError::closed)?;
-    let answer = live.call(&request.export, &request.limits, metrics).await?;
+    let answer = live
+      .call(&request.export, request.typed.as_ref(), &request.limits, metrics)
+      .await?;
     on_time(answer, deadline, request)
   }
 

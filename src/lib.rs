@@ -17,6 +17,7 @@ pub mod instance;
 pub mod limits;
 pub mod module;
 pub mod runtime;
+pub mod typed;
 
 mod binding;
 

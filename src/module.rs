@@ -7,6 +7,7 @@ use crate::compile::{self, CompileWorker, Compiled, Priority};
 use crate::engine::{EngineClass, Placement, StackClass, Tier, engines};
 use crate::error::{ErrorCode, ProbeError, chain_message};
 use crate::exec::state::{ComponentState, CoreState};
+use crate::typed::reflect::{self, Reflection};
 use once_cell::sync::Lazy;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -119,17 +120,29 @@ pub struct Code {
   state: tokio::sync::watch::Sender<TierState>,
   /// Why the baseline compiler was not used, when it was asked for.
   pub fallback: Option<String>,
+  /// Its functions, imports and WIT (the same for every tier and engine).
+  pub reflection: Arc<Reflection>,
 }
 
 impl Code {
+  /// `binary` is the guest's source binary when it is at hand (not for a precompiled artifact):
+  /// a component's WIT is decoded from it.
   fn new(
     kind: ModuleKind,
     source_sha256: [u8; 32],
     artifact: Arc<Artifact>,
     state: TierState,
     fallback: Option<String>,
+    binary: Option<&[u8]>,
   ) -> Code {
+    let reflection = match &artifact.prepared {
+      Prepared::Core(pre) => reflect::of_core(pre.module()),
+      Prepared::Component(pre) => binary
+        .and_then(reflect::of_component_binary)
+        .unwrap_or_else(|| reflect::of_component_types(pre.component(), pre.engine())),
+    };
     Code {
+      reflection: Arc::new(reflection),
       kind,
       source_sha256,
       artifacts: Mutex::new(vec![artifact]),
@@ -140,6 +153,11 @@ impl Code {
 
   fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Artifact>>> {
     self.artifacts.lock().unwrap_or_else(|p| p.into_inner())
+  }
+
+  /// An artifact of the current tier (for its types; every artifact has the same).
+  pub fn first(&self) -> Arc<Artifact> {
+    self.lock()[0].clone()
   }
 
   /// The tier an instance created now runs.
@@ -396,6 +414,7 @@ fn load_cached_file(path: &Path, name: &Option<String>, config: &LoadConfig) -> 
     artifact_of(compiled, tier, config.class)?,
     state,
     None,
+    Some(&map),
   ));
   code_store((input_key, config.class, config.compiler), &code);
   Ok(Some(settled(code, name, size)))
@@ -465,7 +484,7 @@ pub fn load(source: GuestSource, name: Option<String>, config: &LoadConfig) -> R
     (Tier::Baseline, _) => TierState::Optimizing,
   };
   let artifact = artifact_of(compiled, tier, class)?;
-  let code = Arc::new(Code::new(kind, sha, artifact, state.clone(), fallback));
+  let code = Arc::new(Code::new(kind, sha, artifact, state.clone(), fallback, Some(&binary)));
   code_store(memo_key, &code);
   if state == TierState::Optimizing {
     let keep_at = entry(Tier::Optimized)?;
@@ -508,6 +527,7 @@ pub fn load_precompiled(source: GuestSource, name: Option<String>) -> Result<Loa
     seal.source_sha256,
     artifact,
     TierState::Optimized,
+    None,
     None,
   ));
   Ok(Loaded {

@@ -11,10 +11,13 @@ use crate::exec::outcome::stop_error;
 use crate::exec::state::{StopReason, StopSignal};
 use crate::exec::{Admission, ExecOutcome, ExecRequest, Metrics, execute};
 use crate::host::http::HttpTransport;
-use crate::host::log::LiveLogs;
+use crate::host::js_imports::{ImportBridge, ImportScope};
+use crate::host::log::{LiveEvents, LiveLogs};
 use crate::instance::{self, InstanceCloser, InstanceHandle, RestartPolicy, StateListener};
 use crate::limits::{Limits, LimitsPatch};
 use crate::module::{CompilerChoice, GuestSource, LoadConfig, LoadedModule, load, load_precompiled, precompile};
+use crate::typed::reflect::ImportInfo;
+use crate::typed::value::Value;
 use futures::FutureExt;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -34,6 +37,8 @@ pub struct RuntimeConfig {
   /// The child process large guests compile in; without one they compile in this process.
   pub compile_worker: Option<CompileWorker>,
   pub capacity: CapacityOptions,
+  /// Calls the JavaScript functions that serve guests' own imports.
+  pub import_bridge: Option<Arc<dyn ImportBridge>>,
 }
 
 pub const MAX_WORKER_THREADS: usize = 64;
@@ -112,6 +117,7 @@ pub struct Runtime {
   limits: Limits,
   loading: LoadConfig,
   http_transport: Option<Arc<dyn HttpTransport>>,
+  import_bridge: Option<Arc<dyn ImportBridge>>,
   shared: Arc<Shared>,
 }
 
@@ -125,6 +131,12 @@ pub struct ExecOptions {
   pub stop: Option<Arc<StopSignal>>,
   /// Receives each log record as the guest writes it.
   pub live_logs: Option<LiveLogs>,
+  /// Receives each event the guest emits.
+  pub live_events: Option<LiveEvents>,
+  /// `Some` for a typed call (`invoke`) of `export` with these arguments.
+  pub args: Option<Vec<Value>>,
+  /// The scope whose JavaScript functions serve the guest's own imports.
+  pub import_scope: Option<u64>,
 }
 
 /// Options of one call on a long-lived instance.
@@ -134,6 +146,9 @@ pub struct CallOptions {
   pub timeout_ms: Option<f64>,
   pub stop: Option<Arc<StopSignal>>,
   pub live_logs: Option<LiveLogs>,
+  pub live_events: Option<LiveEvents>,
+  /// `Some` for a typed call (`invoke`) with these arguments.
+  pub args: Option<Vec<Value>>,
 }
 
 /// A long-lived instance with what its calls inherit.
@@ -141,6 +156,7 @@ pub struct LongLived {
   pub handle: InstanceHandle,
   limits: Limits,
   capabilities: Arc<Capabilities>,
+  imports: Option<ImportScope>,
   pub module: Arc<LoadedModule>,
 }
 
@@ -219,6 +235,7 @@ impl Runtime {
       },
       limits,
       http_transport: config.http_transport,
+      import_bridge: config.import_bridge,
       shared: Arc::new(Shared {
         in_flight: Mutex::default(),
         instances: Mutex::default(),
@@ -239,9 +256,16 @@ impl Runtime {
   }
 
   /// Reads, validates and compiles a guest on a blocking thread of this runtime's pool.
-  pub async fn load(&self, source: GuestSource, name: Option<String>) -> Result<Arc<LoadedModule>, ProbeError> {
+  /// `provided` are the guest imports JavaScript serves; any other import of the guest's own
+  /// fails the load.
+  pub async fn load(
+    &self,
+    source: GuestSource,
+    name: Option<String>,
+    provided: Vec<ImportInfo>,
+  ) -> Result<Arc<LoadedModule>, ProbeError> {
     let config = self.loading.clone();
-    self.load_with(move || load(source, name, &config)).await
+    self.load_with(move || load(source, name, &config), provided).await
   }
 
   /// Loads what `precompile` produced (checked, then mapped or copied).
@@ -249,8 +273,9 @@ impl Runtime {
     &self,
     source: GuestSource,
     name: Option<String>,
+    provided: Vec<ImportInfo>,
   ) -> Result<Arc<LoadedModule>, ProbeError> {
-    self.load_with(move || load_precompiled(source, name)).await
+    self.load_with(move || load_precompiled(source, name), provided).await
   }
 
   /// Optimized code for `source`, sealed, for `target` (default: this machine).
@@ -266,6 +291,7 @@ impl Runtime {
   async fn load_with(
     &self,
     work: impl FnOnce() -> Result<crate::module::Loaded, ProbeError> + Send + 'static,
+    provided: Vec<ImportInfo>,
   ) -> Result<Arc<LoadedModule>, ProbeError> {
     self.check_open()?;
     let loaded = self
@@ -273,6 +299,7 @@ impl Runtime {
       .spawn_blocking(work)
       .await
       .map_err(|e| ProbeError::new(ErrorCode::Host, format!("loading failed unexpectedly: {e}")))??;
+    check_imports(&loaded.code.reflection.imports, &provided)?;
     let counters = &self.shared.counters;
     let counter = if loaded.cache_hit {
       &counters.cache_hits
@@ -313,6 +340,10 @@ impl Runtime {
     if export.is_empty() {
       return Err(ProbeError::invalid_value("options.export", "must not be empty"));
     }
+    let typed = options
+      .args
+      .map(|args| typed_args(module, &export, &args))
+      .transpose()?;
     Ok(ExecRequest {
       export,
       input: input.into(),
@@ -321,7 +352,17 @@ impl Runtime {
       stop: options.stop.unwrap_or_default(),
       transport: self.http_transport.clone(),
       live_logs: options.live_logs,
+      live_events: options.live_events,
       budget: self.shared.capacity.memory.clone(),
+      typed,
+      imports: self.import_scope(options.import_scope),
+    })
+  }
+
+  fn import_scope(&self, scope: Option<u64>) -> Option<ImportScope> {
+    Some(ImportScope {
+      bridge: self.import_bridge.clone()?,
+      scope: scope?,
     })
   }
 
@@ -350,6 +391,7 @@ impl Runtime {
   ) -> Result<LongLived, ProbeError> {
     self.check_open()?;
     let mut first = self.request(&module, "null".into(), options)?;
+    let first_imports = first.imports.clone();
     let limits = first.limits;
     if let Some(ms) = activation_timeout_ms {
       let patch = LimitsPatch {
@@ -420,6 +462,7 @@ impl Runtime {
       _ => e,
     });
     let handle = started?;
+    let imports = first_imports;
     {
       let mut live = self.shared.instances.lock().unwrap_or_else(|p| p.into_inner());
       if !self.is_closed() {
@@ -436,6 +479,7 @@ impl Runtime {
       handle,
       limits,
       capabilities,
+      imports,
       module,
     })
   }
@@ -463,6 +507,14 @@ impl Runtime {
         started,
       ));
     }
+    let typed = match options
+      .args
+      .map(|args| typed_args(&instance.module, &export, &args))
+      .transpose()
+    {
+      Ok(typed) => typed,
+      Err(e) => return done(failed_outcome(e, started)),
+    };
     let request = ExecRequest {
       export,
       input: input.into(),
@@ -471,7 +523,10 @@ impl Runtime {
       stop: options.stop.unwrap_or_default(),
       transport: self.http_transport.clone(),
       live_logs: options.live_logs,
+      live_events: options.live_events,
       budget: self.shared.capacity.memory.clone(),
+      typed,
+      imports: instance.imports.clone(),
     };
     let admitted = match instance.handle.admit(|| self.shared.capacity.queue_place()) {
       Ok(admitted) => admitted,
@@ -599,4 +654,41 @@ impl Drop for Runtime {
       pool.shutdown_background();
     }
   }
+}
+
+/// Checks and converts the arguments of a typed call of `name`, before anything runs.
+fn typed_args(module: &LoadedModule, name: &str, args: &[Value]) -> Result<crate::typed::TypedArgs, ProbeError> {
+  let artifact = module.code.first();
+  crate::typed::prepare_call(&artifact, &module.code.reflection.functions, name, args)
+}
+
+/// The link check of a load: every import of the guest's own must be served by JavaScript, and
+/// JavaScript may serve nothing the guest does not import.
+fn check_imports(needed: &[ImportInfo], provided: &[ImportInfo]) -> Result<(), ProbeError> {
+  let show = |i: &ImportInfo| format!("{}#{}", i.module, i.name);
+  let missing: Vec<String> = needed.iter().filter(|i| !provided.contains(i)).map(show).collect();
+  if !missing.is_empty() {
+    return Err(ProbeError::new(
+      ErrorCode::Link,
+      format!(
+        "the guest imports {} that neither the runtime nor options.imports provides",
+        missing.join(", ")
+      ),
+    ));
+  }
+  if let Some(extra) = provided.iter().find(|i| !needed.contains(i)) {
+    let known: Vec<String> = needed.iter().map(show).collect();
+    return Err(ProbeError::invalid_value(
+      &format!("options.imports['{}']['{}']", extra.module, extra.name),
+      format!(
+        "the guest imports no such function; its own imports are {}",
+        if known.is_empty() {
+          "none".to_string()
+        } else {
+          known.join(", ")
+        }
+      ),
+    ));
+  }
+  Ok(())
 }

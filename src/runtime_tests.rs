@@ -21,7 +21,7 @@ fn runtime() -> Arc<Runtime> {
 }
 
 async fn load(rt: &Runtime, wat: &str) -> Arc<LoadedModule> {
-  rt.load(GuestSource::Bytes(wat.as_bytes().to_vec()), None)
+  rt.load(GuestSource::Bytes(wat.as_bytes().to_vec()), None, Vec::new())
     .await
     .expect("load")
 }
@@ -99,7 +99,9 @@ async fn stop_signal_cancels_and_close_settles() {
   tokio::time::sleep(Duration::from_millis(30)).await;
   rt.close().await;
   assert_eq!(code(&running.await.unwrap()), ErrorCode::Closed);
-  let after = rt.load(GuestSource::Bytes(LOOP.as_bytes().to_vec()), None).await;
+  let after = rt
+    .load(GuestSource::Bytes(LOOP.as_bytes().to_vec()), None, Vec::new())
+    .await;
   assert_eq!(after.err().unwrap().code, ErrorCode::Closed);
 }
 

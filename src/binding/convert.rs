@@ -1,10 +1,12 @@
 //! JavaScript-facing shapes and their conversions to and from core types.
 
+use super::value::JsValue;
 use crate::capabilities::CapabilitiesPatch;
+use crate::error::ErrorCode;
 use crate::error::ProbeError;
 use crate::exec::ExecOutcome;
 use crate::exec::outcome::GuestAnswer;
-use crate::host::log::LogRecord;
+use crate::host::log::{GuestEvent, LogRecord};
 use crate::limits::LimitsPatch;
 use crate::runtime::Stats;
 use napi_derive::napi;
@@ -173,14 +175,35 @@ impl From<LogRecord> for NativeLogRecord {
   }
 }
 
+/// An event a guest emitted, for `onEvent`; `data` is JSON text.
+#[napi(object, object_from_js = false)]
+pub struct NativeGuestEvent {
+  pub name: String,
+  pub data: String,
+  pub timestamp: f64,
+}
+
+impl From<&GuestEvent> for NativeGuestEvent {
+  fn from(e: &GuestEvent) -> Self {
+    NativeGuestEvent {
+      name: e.name.clone(),
+      data: e.data.clone(),
+      timestamp: e.timestamp,
+    }
+  }
+}
+
 /// One execution as JavaScript receives it: either the guest's answer (`success`, `output` as
-/// JSON text, `error`) or `failure` when the runtime stopped or could not run the guest.
+/// JSON text, `error`; `value` for a typed call) or `failure` when the runtime stopped or could
+/// not run the guest (for ERR_WASM_GUEST_ERROR, `value` is the error's payload).
 #[napi(object, object_from_js = false)]
 pub struct NativeOutcome {
   pub success: bool,
   pub output: Option<String>,
   pub error: Option<String>,
   pub failure: Option<NativeError>,
+  #[napi(ts_type = "unknown")]
+  pub value: Option<JsValue>,
   pub latency_ms: f64,
   pub metrics: NativeMetrics,
   pub logs: Vec<NativeLogRecord>,
@@ -193,6 +216,7 @@ impl NativeOutcome {
       output: None,
       error: None,
       failure: Some(e.into()),
+      value: None,
       latency_ms: 0.0,
       metrics: NativeMetrics::default(),
       logs: Vec::new(),
@@ -202,16 +226,27 @@ impl NativeOutcome {
 
 impl From<ExecOutcome> for NativeOutcome {
   fn from(o: ExecOutcome) -> Self {
-    let (success, output, error, failure) = match o.result {
-      Ok(GuestAnswer::Success(output)) => (true, output, None, None),
-      Ok(GuestAnswer::Failure(message)) => (false, None, Some(message), None),
-      Err(e) => (false, None, None, Some(e.into())),
+    let (success, output, error, failure, value) = match o.result {
+      Ok(GuestAnswer::Success(output)) => (true, output, None, None, None),
+      Ok(GuestAnswer::Failure(message)) => (false, None, Some(message), None, None),
+      Ok(GuestAnswer::Value(v)) => (true, None, None, None, Some(JsValue(v))),
+      Ok(GuestAnswer::Error { message, payload }) => {
+        let failure = NativeError {
+          code: ErrorCode::GuestError.as_str().to_string(),
+          message,
+          trap_kind: None,
+          backtrace: None,
+        };
+        (false, None, None, Some(failure), Some(JsValue(payload)))
+      }
+      Err(e) => (false, None, None, Some(e.into()), None),
     };
     NativeOutcome {
       success,
       output,
       error,
       failure,
+      value,
       latency_ms: o.latency_ms,
       metrics: NativeMetrics {
         instantiate_us: o.metrics.instantiate_us,

@@ -1,9 +1,10 @@
 //! The napi side of long-lived instances: `NativeRuntime.instantiate` and `NativeInstance`.
 
-use super::convert::{NativeCapabilities, NativeError, NativeLimits, NativeLogRecord, NativeOutcome};
+use super::convert::{NativeCapabilities, NativeError, NativeGuestEvent, NativeLimits, NativeLogRecord, NativeOutcome};
+use super::value::JsValue;
 use super::{CancelHandle, Completions, WasmModule, panic_error};
 use crate::exec::state::StopSignal;
-use crate::host::log::{LiveLogs, LogRecord};
+use crate::host::log::{GuestEvent, LiveEvents, LiveLogs, LogRecord};
 use crate::instance::{RestartPolicy, RestartPolicyPatch, StateChange, StateListener};
 use crate::runtime::{CallOptions, ExecOptions, LongLived, Runtime};
 use futures::FutureExt;
@@ -77,7 +78,19 @@ pub fn live_logs(events: &Arc<Completions>, id: f64) -> LiveLogs {
   Arc::new(move |record: &LogRecord| {
     let record = NativeLogRecord::from(record.clone());
     events.call(
-      (id, None, Some(record), None).into(),
+      (id, None, Some(record), None, None).into(),
+      ThreadsafeFunctionCallMode::NonBlocking,
+    );
+  })
+}
+
+/// Sends an event the guest of execution `id` emitted to JavaScript, live (through the same
+/// queue as its logs, so in order with them).
+pub fn live_events(events: &Arc<Completions>, id: f64) -> LiveEvents {
+  let events = events.clone();
+  Arc::new(move |event: &GuestEvent| {
+    events.call(
+      (id, None, None, None, Some(NativeGuestEvent::from(event))).into(),
       ThreadsafeFunctionCallMode::NonBlocking,
     );
   })
@@ -88,7 +101,7 @@ pub fn deliver(events: &Arc<Completions>, id: f64) -> impl FnOnce(NativeOutcome)
   let events = events.clone();
   move |outcome| {
     events.call(
-      (id, Some(outcome), None, None).into(),
+      (id, Some(outcome), None, None, None).into(),
       ThreadsafeFunctionCallMode::NonBlocking,
     );
   }
@@ -109,7 +122,7 @@ pub fn instantiate<'env>(
     let events = events.clone();
     Arc::new(move |change: &StateChange| {
       events.call(
-        (id, None, None, Some(NativeStateChange::from(change))).into(),
+        (id, None, None, Some(NativeStateChange::from(change)), None).into(),
         ThreadsafeFunctionCallMode::NonBlocking,
       );
     })
@@ -120,6 +133,10 @@ pub fn instantiate<'env>(
     capabilities: options.capabilities.map(Into::into).unwrap_or_default(),
     stop,
     live_logs: None,
+    live_events: None,
+    args: None,
+    // The instance's imports are answered by the JavaScript functions of scope `id`.
+    import_scope: Some(id as u64),
   };
   let core = core.clone();
   let events = events.clone();
@@ -168,8 +185,10 @@ impl NativeInstance {
     self.inner.handle.state().as_str()
   }
 
-  /// Queues a call; its outcome (and live log records) go to the runtime's event function with `id`.
+  /// Queues a call; its outcome (and live log records and events) go to the runtime's event
+  /// function with `id`. With `args`, the export is invoked with those values instead of `input`.
   #[napi(catch_unwind)]
+  #[allow(clippy::too_many_arguments, reason = "one flat call per call, from index.js only")]
   pub fn call(
     &self,
     id: f64,
@@ -178,11 +197,15 @@ impl NativeInstance {
     timeout_ms: Option<f64>,
     cancel: Option<&CancelHandle>,
     live: bool,
+    live_event: bool,
+    #[napi(ts_arg_type = "unknown[] | undefined | null")] args: Option<Vec<JsValue>>,
   ) {
     let options = CallOptions {
       timeout_ms,
       stop: cancel.map(|c| c.signal.clone()),
       live_logs: live.then(|| live_logs(&self.events, id)),
+      live_events: live_event.then(|| live_events(&self.events, id)),
+      args: args.map(|a| a.into_iter().map(|v| v.0).collect()),
     };
     let deliver = deliver(&self.events, id);
     self

@@ -6,19 +6,27 @@
 
 mod convert;
 mod http;
+mod imports;
 mod instance;
+mod value;
 
 use crate::error::{ErrorCode, ProbeError};
 use crate::exec::state::{StopReason, StopSignal};
+use crate::host::js_imports::ImportAnswer;
 use crate::module::{CompilerChoice, GuestSource, LoadedModule};
 use crate::runtime::{ExecOptions, Runtime, RuntimeConfig};
-use convert::{NativeError, NativeExecuteOptions, NativeLogRecord, NativeOutcome, NativeRuntimeOptions, NativeStats};
+use crate::typed::reflect::{FunctionInfo, ImportInfo};
+use convert::{
+  NativeError, NativeExecuteOptions, NativeGuestEvent, NativeLogRecord, NativeOutcome, NativeRuntimeOptions,
+  NativeStats,
+};
 use futures::FutureExt;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use value::JsValue;
 
 fn panic_error(what: &str) -> ProbeError {
   ProbeError::new(
@@ -68,6 +76,41 @@ impl WasmModule {
     self.inner.info.imports.clone()
   }
 
+  /// A component's world as WIT text (not for core modules or precompiled components).
+  #[napi(getter)]
+  pub fn wit(&self) -> Option<String> {
+    self.inner.code.reflection.wit.clone()
+  }
+
+  /// Every export `invoke` can call, with its WIT parameter and result types.
+  #[napi(getter)]
+  pub fn functions(&self) -> Vec<NativeFunctionInfo> {
+    self
+      .inner
+      .code
+      .reflection
+      .functions
+      .iter()
+      .map(NativeFunctionInfo::from)
+      .collect()
+  }
+
+  /// The functions the guest imports that JavaScript must provide (`LoadOptions.imports`).
+  #[napi(getter)]
+  pub fn guest_imports(&self) -> Vec<NativeImportInfo> {
+    self
+      .inner
+      .code
+      .reflection
+      .imports
+      .iter()
+      .map(|i| NativeImportInfo {
+        module: i.module.clone(),
+        name: i.name.clone(),
+      })
+      .collect()
+  }
+
   /// What an instance created now runs: `'baseline'` (Winch) or `'optimized'` (Cranelift) code.
   #[napi(getter, ts_return_type = "'baseline' | 'optimized'")]
   pub fn tier(&self) -> &'static str {
@@ -101,6 +144,55 @@ impl WasmModule {
 #[cfg_attr(test, allow(dead_code, reason = "called from JavaScript only"))]
 pub fn run_compile_worker(args: String) -> String {
   crate::compile::run_worker(&args)
+}
+
+#[napi(object, object_from_js = false)]
+pub struct NativeParamInfo {
+  pub name: String,
+  #[napi(js_name = "type")]
+  pub ty: String,
+}
+
+#[napi(object, object_from_js = false)]
+pub struct NativeFunctionInfo {
+  pub name: String,
+  pub params: Vec<NativeParamInfo>,
+  pub result: Option<String>,
+}
+
+impl From<&FunctionInfo> for NativeFunctionInfo {
+  fn from(f: &FunctionInfo) -> Self {
+    NativeFunctionInfo {
+      name: f.name.clone(),
+      params: f
+        .params
+        .iter()
+        .map(|p| NativeParamInfo {
+          name: p.name.clone(),
+          ty: p.ty.clone(),
+        })
+        .collect(),
+      result: f.result.clone(),
+    }
+  }
+}
+
+/// One function JavaScript serves: `module` (a WIT interface, or a core import module) and `name`.
+#[napi(object)]
+pub struct NativeImportInfo {
+  pub module: String,
+  pub name: String,
+}
+
+fn provided(imports: Option<Vec<NativeImportInfo>>) -> Vec<ImportInfo> {
+  imports
+    .unwrap_or_default()
+    .into_iter()
+    .map(|i| ImportInfo {
+      module: i.module,
+      name: i.name,
+    })
+    .collect()
 }
 
 fn source_of(bytes: Option<Uint8Array>, path: Option<String>) -> GuestSource {
@@ -174,12 +266,13 @@ impl Default for CancelHandle {
 
 /// An event for JavaScript: `(id, outcome)` when an execution or call finished, `(id, null,
 /// record)` for a log record written while it runs, `(id, null, null, change)` when a long-lived
-/// instance changed state.
+/// instance changed state, `(id, null, null, null, event)` for an event the guest emitted.
 type Event = FnArgs<(
   f64,
   Option<NativeOutcome>,
   Option<NativeLogRecord>,
   Option<instance::NativeStateChange>,
+  Option<NativeGuestEvent>,
 )>;
 
 /// Where execution events go: one JavaScript function per runtime, on the JS thread. One
@@ -194,17 +287,22 @@ pub struct NativeRuntime {
   core: Arc<Runtime>,
   completions: Arc<Completions>,
   http: Arc<http::JsTransport>,
+  imports: Arc<imports::JsImports>,
 }
 
 #[napi]
 impl NativeRuntime {
-  /// `on_complete(id, outcome, record)` receives every execution's events. It must not throw.
-  /// `http(id, request)` performs an HTTP hop the runtime allowed and answers with `httpDone`.
+  /// `on_complete(id, outcome, record, change, event)` receives every execution's events. It
+  /// must not throw. `http(id, request)` performs an HTTP hop the runtime allowed and answers
+  /// with `httpDone`; `import(id, scope, module, name, args)` calls a JavaScript-implemented
+  /// guest import and answers with `importDone`.
   #[napi(constructor, catch_unwind)]
   pub fn new(
     options: Option<NativeRuntimeOptions>,
     on_complete: Function<Event, ()>,
     http: Function<FnArgs<(f64, http::NativeHttpRequest)>, ()>,
+    #[napi(ts_arg_type = "(id: number, scope: number, module: string, name: string, args: unknown[]) => void")]
+    on_import: Function<FnArgs<(f64, f64, String, String, Vec<JsValue>)>, ()>,
   ) -> Result<Self, String> {
     let to_error = |e: napi::Error| napi::Error::new(ErrorCode::Host.as_str().to_string(), e.reason.clone());
     let requests: http::HttpRequests = http
@@ -214,6 +312,13 @@ impl NativeRuntime {
       .build()
       .map_err(to_error)?;
     let http = Arc::new(http::JsTransport::new(requests));
+    let calls: imports::ImportCalls = on_import
+      .build_threadsafe_function()
+      .callee_handled::<false>()
+      .weak::<true>()
+      .build()
+      .map_err(to_error)?;
+    let imports = Arc::new(imports::JsImports::new(calls));
     let options = options.unwrap_or_default();
     let compiler = match options.compiler.as_deref() {
       None => CompilerChoice::Auto,
@@ -239,6 +344,7 @@ impl NativeRuntime {
         max_queued: options.max_queued,
         max_total_memory_bytes: options.max_total_memory_bytes,
       },
+      import_bridge: Some(imports.clone()),
     };
     let core = Runtime::new(config).map_err(convert::to_napi_error)?;
     let completions = on_complete
@@ -250,6 +356,7 @@ impl NativeRuntime {
       core: Arc::new(core),
       completions: Arc::new(completions),
       http,
+      imports,
     })
   }
 
@@ -284,10 +391,12 @@ impl NativeRuntime {
     bytes: Option<Uint8Array>,
     path: Option<String>,
     name: Option<String>,
+    imports: Option<Vec<NativeImportInfo>>,
   ) -> Result<PromiseRaw<'env, NativeLoad>> {
     let source = source_of(bytes, path);
     let core = self.core.clone();
-    env.spawn_future(async move { Ok(loaded(core.load(source, name)).await) })
+    let provided = provided(imports);
+    env.spawn_future(async move { Ok(loaded(core.load(source, name, provided)).await) })
   }
 
   /// Loads an artifact `precompile` produced, from `bytes` or from the file at `path`.
@@ -298,10 +407,12 @@ impl NativeRuntime {
     bytes: Option<Uint8Array>,
     path: Option<String>,
     name: Option<String>,
+    imports: Option<Vec<NativeImportInfo>>,
   ) -> Result<PromiseRaw<'env, NativeLoad>> {
     let source = source_of(bytes, path);
     let core = self.core.clone();
-    env.spawn_future(async move { Ok(loaded(core.load_precompiled(source, name)).await) })
+    let provided = provided(imports);
+    env.spawn_future(async move { Ok(loaded(core.load_precompiled(source, name, provided)).await) })
   }
 
   /// Optimized code for the guest in `bytes` or at `path`, for `target` (default: this machine).
@@ -334,9 +445,14 @@ impl NativeRuntime {
   }
 
   /// Runs `module`'s export once in a fresh instance; its outcome goes to `on_complete` with
-  /// this `id`. `input` is JSON text. Invalid options produce an error outcome before anything
-  /// runs.
+  /// this `id`. `input` is JSON text, or with `args` the export is invoked with those values.
+  /// The guest's own imports are answered by the JavaScript functions of scope `id`. Invalid
+  /// options or arguments produce an error outcome before anything runs.
   #[napi(catch_unwind)]
+  #[allow(
+    clippy::too_many_arguments,
+    reason = "one flat call per execution, from index.js only"
+  )]
   pub fn execute(
     &self,
     id: f64,
@@ -345,16 +461,20 @@ impl NativeRuntime {
     options: Option<NativeExecuteOptions>,
     cancel: Option<&CancelHandle>,
     live_logs: bool,
+    live_events: bool,
+    #[napi(ts_arg_type = "unknown[] | undefined | null")] args: Option<Vec<JsValue>>,
   ) {
     let options = options.unwrap_or_default();
-    let live_logs = live_logs.then(|| instance::live_logs(&self.completions, id));
     let deliver = instance::deliver(&self.completions, id);
     let request = ExecOptions {
       export: options.export,
       limits: options.limits.map(Into::into).unwrap_or_default(),
       capabilities: options.capabilities.map(Into::into).unwrap_or_default(),
       stop: cancel.map(|c| c.signal.clone()),
-      live_logs,
+      live_logs: live_logs.then(|| instance::live_logs(&self.completions, id)),
+      live_events: live_events.then(|| instance::live_events(&self.completions, id)),
+      args: args.map(|a| a.into_iter().map(|v| v.0).collect()),
+      import_scope: Some(id as u64),
     };
     match self.core.prepare(module.inner.clone(), input, request) {
       Ok(prepared) => self.core.submit(prepared, move |outcome| deliver(outcome.into())),
@@ -380,6 +500,28 @@ impl NativeRuntime {
   #[napi(catch_unwind)]
   pub fn http_done(&self, id: f64, response: http::NativeHttpResponse) {
     self.http.done(id, response);
+  }
+
+  /// A JavaScript import's answer to call `id`: the value it returned (`threw` false), or what it
+  /// threw — its `message` and, when it has one, its `payload`.
+  #[napi(catch_unwind)]
+  pub fn import_done(
+    &self,
+    id: f64,
+    threw: bool,
+    #[napi(ts_arg_type = "unknown")] value: JsValue,
+    message: Option<String>,
+    has_payload: bool,
+  ) {
+    let answer = if threw {
+      ImportAnswer::Threw {
+        message: message.unwrap_or_else(|| "it threw".into()),
+        payload: has_payload.then_some(value.0),
+      }
+    } else {
+      ImportAnswer::Returned(value.0)
+    };
+    self.imports.done(id, answer);
   }
 
   #[napi(catch_unwind)]

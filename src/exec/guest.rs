@@ -5,9 +5,12 @@ use super::Metrics;
 use super::outcome::{GuestAnswer, classify, validate_output};
 use super::state::{ComponentState, CoreState, ExecState, HasExec, StopSignal, wasi_builder};
 use crate::error::{ErrorCode, ProbeError, chain_message};
-use crate::host::log::LiveLogs;
+use crate::host::log::{LiveEvents, LiveLogs};
 use crate::limits::Limits;
 use crate::module::{Artifact, Prepared};
+use crate::typed::TypedArgs;
+use crate::typed::lift::{lift, lift_core};
+use crate::typed::value::Value;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::{Instance as ComponentInstance, ResourceTable};
@@ -33,6 +36,7 @@ pub struct CallSetup {
   pub deadline: Instant,
   pub stop: Arc<StopSignal>,
   pub live_logs: Option<LiveLogs>,
+  pub live_events: Option<LiveEvents>,
   pub limits: Limits,
 }
 
@@ -219,7 +223,7 @@ impl LiveGuest {
     exec.stop = setup.stop;
     exec.limiter.refused = None;
     exec.limiter.peak = exec.limiter.total;
-    exec.logs.book().reset(setup.live_logs);
+    exec.logs.book().reset(setup.live_logs, setup.live_events);
     match self {
       LiveGuest::Core { store, .. } => arm(store, &setup.limits),
       LiveGuest::Component { store, .. } => {
@@ -229,13 +233,18 @@ impl LiveGuest {
     }
   }
 
-  /// Calls `export` with the input set for this call; the guest's answer or why there is none.
+  /// Calls `export` — with the input set for this call, or with `typed` arguments — and gives
+  /// the guest's answer or why there is none.
   pub async fn call(
     &mut self,
     export: &str,
+    typed: Option<&TypedArgs>,
     limits: &Limits,
     metrics: &mut Metrics,
   ) -> Result<GuestAnswer, ProbeError> {
+    if let Some(args) = typed {
+      return self.invoke(export, args, limits, metrics).await;
+    }
     match self {
       LiveGuest::Core { store, instance } => {
         let returns_i32 = core_export_returns_i32(instance.module(&*store), export)?;
@@ -298,6 +307,81 @@ impl LiveGuest {
           },
         }
       }
+    }
+  }
+
+  /// A typed call of function `name` (`iface#fn` inside an exported interface) with arguments
+  /// already checked against its type.
+  async fn invoke(
+    &mut self,
+    name: &str,
+    args: &TypedArgs,
+    limits: &Limits,
+    metrics: &mut Metrics,
+  ) -> Result<GuestAnswer, ProbeError> {
+    let vanished = || no_export(format!("the guest has no function \"{name}\""));
+    match (self, args) {
+      (LiveGuest::Core { store, instance }, TypedArgs::Core(args)) => {
+        let func = instance.get_func(&mut *store, name).ok_or_else(vanished)?;
+        let ty = func.ty(&*store);
+        let mut results: Vec<wasmtime::Val> = ty
+          .results()
+          .map(|t| wasmtime::Val::default_for_ty(&t).unwrap_or(wasmtime::Val::I32(0)))
+          .collect();
+        let t1 = Instant::now();
+        let called = func.call_async(&mut *store, args, &mut results).await;
+        metrics.run_us = micros(t1);
+        record(store, limits, metrics);
+        if let Err(e) = called {
+          return Err(classify(e, &mut store.data_mut().exec, limits));
+        }
+        Ok(GuestAnswer::Value(match results.as_slice() {
+          [] => Value::Undefined,
+          [one] => lift_core(one),
+          many => Value::Array(many.iter().map(lift_core).collect()),
+        }))
+      }
+      (LiveGuest::Component { store, instance }, TypedArgs::Component(args)) => {
+        let index = match name.split_once('#') {
+          Some((iface, func)) => instance
+            .get_export_index(&mut *store, None, iface)
+            .and_then(|i| instance.get_export_index(&mut *store, Some(&i), func)),
+          None => instance.get_export_index(&mut *store, None, name),
+        };
+        let func = index
+          .and_then(|i| instance.get_func(&mut *store, i))
+          .ok_or_else(vanished)?;
+        let result_ty = func.ty(&*store).results().next();
+        let mut results = vec![wasmtime::component::Val::Bool(false); usize::from(result_ty.is_some())];
+        let t1 = Instant::now();
+        let called = func.call_async(&mut *store, args, &mut results).await;
+        metrics.run_us = micros(t1);
+        record(store, limits, metrics);
+        if let Err(e) = called {
+          return Err(classify(e, &mut store.data_mut().exec, limits));
+        }
+        Ok(match (results.first(), result_ty) {
+          (Some(wasmtime::component::Val::Result(r)), Some(wasmtime::component::Type::Result(ty))) => match r {
+            Ok(v) => GuestAnswer::Value(v.as_deref().zip(ty.ok()).map_or(Value::Undefined, |(v, t)| lift(v, &t))),
+            Err(v) => {
+              let payload = v
+                .as_deref()
+                .zip(ty.err())
+                .map_or(Value::Undefined, |(v, t)| lift(v, &t));
+              GuestAnswer::Error {
+                message: crate::typed::guest_error_message(name, &payload),
+                payload,
+              }
+            }
+          },
+          (Some(v), Some(ty)) => GuestAnswer::Value(lift(v, &ty)),
+          _ => GuestAnswer::Value(Value::Undefined),
+        })
+      }
+      _ => Err(ProbeError::new(
+        ErrorCode::Host,
+        "internal error: typed arguments of the wrong guest kind",
+      )),
     }
   }
 }

@@ -10,9 +10,11 @@ use crate::capacity::{GaugeGuard, MemoryBudget};
 use crate::engine::{Placement, StackClass, TICK, engines};
 use crate::error::ProbeError;
 use crate::host::http::HttpTransport;
-use crate::host::log::{LiveLogs, LogRecord, Logs};
+use crate::host::js_imports::ImportScope;
+use crate::host::log::{LiveEvents, LiveLogs, LogRecord, Logs};
 use crate::limits::Limits;
 use crate::module::LoadedModule;
+use crate::typed::TypedArgs;
 use guest::LiveGuest;
 use outcome::{GuestAnswer, stop_error};
 use state::{ExecState, StopSignal};
@@ -58,8 +60,14 @@ pub struct ExecRequest {
   /// Performs granted HTTP requests (the runtime's Node-side handler).
   pub transport: Option<Arc<dyn HttpTransport>>,
   pub live_logs: Option<LiveLogs>,
+  pub live_events: Option<LiveEvents>,
   /// The runtime's budget for all its guests' linear memory.
   pub budget: Arc<MemoryBudget>,
+  /// A typed call (`invoke`): the export's arguments, checked against its type; `None` for a
+  /// probe call with `input`.
+  pub typed: Option<TypedArgs>,
+  /// Where the guest's JavaScript-implemented imports are answered.
+  pub imports: Option<ImportScope>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -116,7 +124,7 @@ pub async fn execute(
   started: Instant,
   admission: Admission,
 ) -> ExecOutcome {
-  let logs = Logs::new(req.live_logs.clone());
+  let logs = Logs::new(req.live_logs.clone(), req.live_events.clone());
   let mut metrics = Metrics::default();
   let deadline = started + req.limits.timeout;
   let stop = req.stop.clone();
@@ -146,9 +154,11 @@ async fn run(
     .await?;
   let _ticking = engines().ticker.activate();
   let exec = ExecState::new(req, logs.clone(), deadline);
-  guest::check_export(&artifact, &req.export)?;
+  if req.typed.is_none() {
+    guest::check_export(&artifact, &req.export)?;
+  }
   let mut live = LiveGuest::start(&artifact, exec, &req.limits, metrics).await?;
-  let answer = live.call(&req.export, &req.limits, metrics).await?;
+  let answer = live.call(&req.export, req.typed.as_ref(), &req.limits, metrics).await?;
   on_time(answer, deadline, req)
 }
 

@@ -13,6 +13,13 @@ pub enum GuestAnswer {
   Success(Option<String>),
   /// It reported failure with this message.
   Failure(String),
+  /// A typed call returned this value (a top-level `result`'s `ok`, or the value itself).
+  Value(crate::typed::value::Value),
+  /// A typed call's top-level `result` was `err`, with this payload.
+  Error {
+    message: String,
+    payload: crate::typed::value::Value,
+  },
 }
 
 /// The guest's output must be UTF-8 JSON.

@@ -178,6 +178,8 @@ pub struct ExecState {
   pub http: HttpContext,
   /// `limits.openFiles`: WASI descriptors the guest may hold open at once.
   pub open_files: u64,
+  /// Where the guest's JavaScript-implemented imports are answered.
+  pub imports: Option<crate::host::js_imports::ImportScope>,
 }
 
 impl ExecState {
@@ -201,6 +203,7 @@ impl ExecState {
         deadline,
       },
       open_files: req.limits.open_files,
+      imports: req.imports.clone(),
     }
   }
 

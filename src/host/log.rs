@@ -1,6 +1,9 @@
 //! Guest logs: the `log` import of both ABIs and WASI stdout/stderr, collected per execution
 //! into a bounded book. A guest that prints in a loop fills the book, then its further records are
 //! counted as dropped; it never traps and never grows the host's memory without bound.
+//!
+//! Guest events (`probe:runtime/events`, `probe.event_emit`) pass through the same book: they go
+//! to the live listener only, bounded the same way, and in order with the logs.
 
 use bytes::Bytes;
 use std::pin::Pin;
@@ -78,9 +81,31 @@ pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 /// Receives each record as it is written (the JavaScript `onLog` / `log` listeners).
 pub type LiveLogs = Arc<dyn Fn(&LogRecord) + Send + Sync>;
 
+/// An event a guest emitted: a name and JSON data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuestEvent {
+  pub name: String,
+  /// JSON text (checked).
+  pub data: String,
+  /// Milliseconds since the Unix epoch.
+  pub timestamp: f64,
+}
+
+/// Receives each event as it is emitted (the JavaScript `onEvent`).
+pub type LiveEvents = Arc<dyn Fn(&GuestEvent) + Send + Sync>;
+
+/// Bounds of one execution's events.
+pub const MAX_EVENTS: usize = 1000;
+pub const MAX_EVENT_TOTAL_BYTES: usize = 1024 * 1024;
+pub const MAX_EVENT_NAME_BYTES: usize = 256;
+
 #[derive(Default)]
 pub struct LogBook {
   live: Option<LiveLogs>,
+  live_events: Option<LiveEvents>,
+  events: usize,
+  event_bytes: usize,
+  events_dropped: u64,
   records: Vec<LogRecord>,
   bytes: usize,
   dropped: u64,
@@ -156,10 +181,46 @@ impl LogBook {
     } = partial;
   }
 
-  /// Empties the book for the next call of a long-lived instance, with that call's listener.
-  pub fn reset(&mut self, live: Option<LiveLogs>) {
+  /// An event the guest emitted: to the live listener, if the bounds allow. A bad name or data
+  /// that is not JSON is reported as a warning record instead.
+  pub fn emit(&mut self, name: &[u8], data: &[u8]) {
+    let name = match std::str::from_utf8(name) {
+      Ok(n) if !n.is_empty() && n.len() <= MAX_EVENT_NAME_BYTES => n.to_string(),
+      _ => {
+        let shown = String::from_utf8_lossy(&name[..name.len().min(64)]).into_owned();
+        let why = format!("an event was dropped: its name {shown:?} is not 1 to {MAX_EVENT_NAME_BYTES} bytes of UTF-8");
+        return self.push(Level::Warn, Source::Guest, why.as_bytes());
+      }
+    };
+    let data = match std::str::from_utf8(data) {
+      Ok("") => "null".to_string(),
+      Ok(text) if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() => text.to_string(),
+      _ => {
+        let why = format!("event \"{name}\" was dropped: its data is not JSON text");
+        return self.push(Level::Warn, Source::Guest, why.as_bytes());
+      }
+    };
+    let size = name.len() + data.len();
+    if self.events >= MAX_EVENTS || self.event_bytes + size > MAX_EVENT_TOTAL_BYTES {
+      self.events_dropped += 1;
+      return;
+    }
+    self.events += 1;
+    self.event_bytes += size;
+    if let Some(live) = &self.live_events {
+      live(&GuestEvent {
+        name,
+        data,
+        timestamp: now_ms(),
+      });
+    }
+  }
+
+  /// Empties the book for the next call of a long-lived instance, with that call's listeners.
+  pub fn reset(&mut self, live: Option<LiveLogs>, live_events: Option<LiveEvents>) {
     *self = LogBook {
       live,
+      live_events,
       ..LogBook::default()
     };
   }
@@ -191,8 +252,22 @@ impl LogBook {
         source: Source::Guest,
       });
     }
+    if self.events_dropped > 0 {
+      self.record(LogRecord {
+        level: Level::Warn,
+        message: format!(
+          "{} events dropped: an execution emits at most {MAX_EVENTS} events and {MAX_EVENT_TOTAL_BYTES} bytes of event data",
+          self.events_dropped
+        ),
+        timestamp: now_ms(),
+        source: Source::Guest,
+      });
+    }
     self.bytes = 0;
     self.dropped = 0;
+    self.events = 0;
+    self.event_bytes = 0;
+    self.events_dropped = 0;
     std::mem::take(&mut self.records)
   }
 }
@@ -202,9 +277,10 @@ impl LogBook {
 pub struct Logs(Arc<Mutex<LogBook>>);
 
 impl Logs {
-  pub fn new(live: Option<LiveLogs>) -> Logs {
+  pub fn new(live: Option<LiveLogs>, live_events: Option<LiveEvents>) -> Logs {
     Logs(Arc::new(Mutex::new(LogBook {
       live,
+      live_events,
       ..LogBook::default()
     })))
   }
@@ -326,6 +402,39 @@ mod tests {
     let records = book.finish();
     assert!(records[0].message.len() <= MAX_MESSAGE_BYTES + '…'.len_utf8());
     assert!(records[0].message.ends_with('…'));
+  }
+
+  #[test]
+  fn events_are_checked_bounded_and_live() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let mut book = LogBook::default();
+    book.reset(
+      None,
+      Some(Arc::new(move |e: &GuestEvent| sink.lock().unwrap().push(e.clone()))),
+    );
+    book.emit(b"loading", b"{\"file\":\"a.ts\"}");
+    book.emit(b"empty", b"");
+    book.emit(b"bad", b"{not json");
+    book.emit(b"", b"1");
+    for _ in 0..MAX_EVENTS {
+      book.emit(b"tick", b"1");
+    }
+    let events = seen.lock().unwrap().clone();
+    assert_eq!(events.len(), MAX_EVENTS);
+    assert_eq!(
+      (events[0].name.as_str(), events[0].data.as_str()),
+      ("loading", "{\"file\":\"a.ts\"}")
+    );
+    assert_eq!(events[1].data, "null");
+    let records = book.finish();
+    let texts: Vec<&str> = records.iter().map(|r| r.message.as_str()).collect();
+    assert!(
+      texts[0].contains("\"bad\" was dropped: its data is not JSON"),
+      "{texts:?}"
+    );
+    assert!(texts[1].contains("its name \"\" is not"), "{texts:?}");
+    assert!(texts[2].starts_with("2 events dropped"), "{texts:?}");
   }
 
   #[test]

@@ -2,6 +2,7 @@
 
 pub mod clock;
 pub mod http;
+pub mod js_imports;
 pub mod json;
 pub mod log;
 pub mod open_files;

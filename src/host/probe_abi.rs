@@ -153,6 +153,17 @@ pub fn add_to_linker(linker: &mut Linker<CoreState>) -> wasmtime::Result<()> {
       Ok(())
     },
   )?;
+  linker.func_wrap(
+    MODULE,
+    "event_emit",
+    |mut caller: Caller<'_, CoreState>, name_ptr: i32, name_len: i32, data_ptr: i32, data_len: i32| {
+      caller.data_mut().exec.host_calls += 1;
+      let name = read_guest(&mut caller, "event_emit", name_ptr, name_len)?;
+      let data = read_guest(&mut caller, "event_emit", data_ptr, data_len)?;
+      caller.data().exec.logs.book().emit(&name, &data);
+      Ok(())
+    },
+  )?;
   linker.func_wrap_async(
     MODULE,
     "http_fetch",

@@ -14,7 +14,7 @@ wasmtime::component::bindgen!({
   },
 });
 
-use probe::runtime::{clock as wit_clock, http as wit_http, json as wit_json, log as wit_log};
+use probe::runtime::{clock as wit_clock, events as wit_events, http as wit_http, json as wit_json, log as wit_log};
 
 impl wit_log::Host for ComponentState {
   fn log(&mut self, level: wit_log::Level, message: String) -> wasmtime::Result<()> {
@@ -27,6 +27,14 @@ impl wit_log::Host for ComponentState {
       wit_log::Level::Error => crate::host::log::Level::Error,
     };
     self.exec.logs.book().push(level, Source::Guest, message.as_bytes());
+    Ok(())
+  }
+}
+
+impl wit_events::Host for ComponentState {
+  fn emit(&mut self, name: String, data: String) -> wasmtime::Result<()> {
+    self.exec.host_calls += 1;
+    self.exec.logs.book().emit(name.as_bytes(), data.as_bytes());
     Ok(())
   }
 }

@@ -10,6 +10,8 @@ PROBE_IMPORT(input_read) void probe_input_read(void *ptr);
 PROBE_IMPORT(output_write) void probe_output_write(const void *ptr, int32_t len);
 PROBE_IMPORT(error_write) void probe_error_write(const void *ptr, int32_t len);
 PROBE_IMPORT(log) void probe_log(int32_t level, const void *ptr, int32_t len);
+/* An event for the embedder's onEvent, delivered at once: a name and JSON data. */
+PROBE_IMPORT(event_emit) void probe_event_emit(const void *name, int32_t name_len, const void *data, int32_t data_len);
 PROBE_IMPORT(http_fetch) int32_t probe_http_fetch(const void *ptr, int32_t len);
 PROBE_IMPORT(json_get) int32_t probe_json_get(const void *doc, int32_t doc_len, const void *pointer, int32_t pointer_len);
 PROBE_IMPORT(result_read) void probe_result_read(void *ptr);

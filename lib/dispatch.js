@@ -1,0 +1,120 @@
+'use strict'
+// Executions in flight and their live listeners. The native side delivers every execution event
+// (log record, guest event, state change, outcome) to `complete` through one threadsafe function
+// per runtime, in order; the callback holds no runtime, so an unreferenced WasmRuntime can still
+// be garbage-collected.
+
+const { WasmError, failureToError } = require('./errors')
+const { scopes } = require('./imports')
+
+// Executions and calls in flight, by id, across every runtime.
+const pending = new Map()
+let nextId = 1
+
+// State-change listeners of long-lived instances, by instance id.
+const stateListeners = new Map()
+
+function newId() {
+  return nextId++
+}
+
+/** Calls a user listener; a throw must not disturb the execution or the other listeners. */
+function safely(listener, value) {
+  if (!listener) return
+  try {
+    listener(value)
+  } catch {
+    // Ignored: see above.
+  }
+}
+
+/** A log record, live while the guest runs: to the execution's onLog, then the runtime's sink. */
+function deliverLog(record, { onLog, sink, label }) {
+  safely(onLog, record)
+  if (sink) safely(sink, label === undefined ? { ...record } : { ...record, label })
+}
+
+function complete(id, outcome, record, change, event) {
+  try {
+    if (change !== null && change !== undefined) {
+      const listener = stateListeners.get(id)
+      if (listener !== undefined) listener(change)
+      return
+    }
+    const entry = pending.get(id)
+    if (entry === undefined) return
+    if (event !== null && event !== undefined) {
+      // The data was checked to be JSON natively.
+      safely(entry.onEvent, { name: event.name, data: JSON.parse(event.data), timestamp: event.timestamp })
+      return
+    }
+    if (outcome === null || outcome === undefined) {
+      deliverLog(record, entry)
+      return
+    }
+    pending.delete(id)
+    const owner = entry.owner
+    owner.inFlight -= 1
+    if (owner.inFlight === 0) owner.native.setKeepAlive(false)
+    entry.resolve(outcome)
+  } catch {
+    // Must never throw: this runs as a threadsafe-function callback.
+  }
+}
+
+/**
+ * Starts one native execution or call and settles with its outcome: registers it for its
+ * events, binds its imports, keeps the process alive while it runs, bridges the AbortSignal,
+ * and turns a failure into a WasmError carrying the metrics and logs collected so far.
+ * `start(id, cancel, liveLogs, liveEvents)` starts it natively.
+ */
+async function runNative(state, opts, sink, start) {
+  let cancel
+  let onAbort
+  if (opts.signal) {
+    if (opts.signal.aborted) {
+      throw new WasmError('the execution was cancelled by its AbortSignal before it started', 'ERR_WASM_CANCELLED')
+    }
+    cancel = new state.CancelHandle()
+    onAbort = () => cancel.cancel()
+    opts.signal.addEventListener('abort', onAbort, { once: true })
+  }
+  const id = newId()
+  const listeners = { onLog: opts.onLog, onEvent: opts.onEvent, sink, label: opts.label }
+  const settled = new Promise((resolve) => pending.set(id, { resolve, owner: state, ...listeners }))
+  if (opts.imports) scopes.set(id, opts.imports)
+  if (state.inFlight++ === 0) state.native.setKeepAlive(true)
+  let outcome
+  try {
+    start(id, cancel, Boolean(opts.onLog || sink), Boolean(opts.onEvent))
+    outcome = await settled
+  } catch (e) {
+    if (pending.delete(id) && --state.inFlight === 0) state.native.setKeepAlive(false)
+    throw e instanceof WasmError ? e : new WasmError(`the call failed: ${e.message}`, 'ERR_WASM_HOST', { cause: e })
+  } finally {
+    if (onAbort) opts.signal.removeEventListener('abort', onAbort)
+    scopes.delete(id)
+  }
+  if (outcome.failure) throw failureToError(outcome.failure, outcome)
+  return outcome
+}
+
+/** A probe call's result object from its outcome. */
+function probeResult(outcome) {
+  const result = {
+    success: outcome.success,
+    output: outcome.output === undefined || outcome.output === null ? undefined : JSON.parse(outcome.output),
+    latencyMs: outcome.latencyMs,
+    metrics: outcome.metrics,
+    logs: outcome.logs,
+  }
+  if (!outcome.success) result.error = outcome.error
+  return result
+}
+
+/** A typed call's value from its outcome (`null` crosses as undefined only where it means none). */
+function invokeResult(outcome) {
+  return outcome.value === null ? undefined : outcome.value
+}
+
+module.exports = { complete, runNative, probeResult, invokeResult, stateListeners, newId }

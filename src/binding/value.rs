@@ -1,0 +1,211 @@
+//! Any JavaScript value to and from the core's [`Value`], for typed calls and JavaScript
+//! imports. napi-rs converts fixed shapes; these values have the shape of a WIT type only known
+//! at run time, so they are walked here by hand with the plain N-API calls.
+
+use crate::typed::lower::MAX_DEPTH;
+use crate::typed::value::Value;
+use napi::bindgen_prelude::*;
+use napi::sys;
+use std::ptr;
+
+/// A JavaScript value as the core sees it (`unknown` in TypeScript).
+pub struct JsValue(pub Value);
+
+fn check(status: sys::napi_status, what: &str) -> Result<()> {
+  if status == sys::Status::napi_ok {
+    Ok(())
+  } else {
+    Err(Error::new(
+      Status::GenericFailure,
+      format!("reading a JavaScript value failed: {what}"),
+    ))
+  }
+}
+
+struct Reader {
+  env: sys::napi_env,
+  /// `Object.prototype`, to tell plain objects from class instances (a `Map`, a `Date`, ...).
+  object_prototype: sys::napi_value,
+}
+
+impl Reader {
+  unsafe fn new(env: sys::napi_env) -> Result<Reader> {
+    let mut probe = ptr::null_mut();
+    let mut object_prototype = ptr::null_mut();
+    // SAFETY: `env` is the live env of this call.
+    unsafe {
+      check(sys::napi_create_object(env, &mut probe), "creating an object")?;
+      check(
+        sys::napi_get_prototype(env, probe, &mut object_prototype),
+        "reading a prototype",
+      )?;
+    }
+    Ok(Reader { env, object_prototype })
+  }
+
+  unsafe fn read(&self, v: sys::napi_value, depth: usize) -> Result<Value> {
+    let env = self.env;
+    let mut ty = 0;
+    // SAFETY: `v` is a live value of `env`; every call below gets out-pointers it may write.
+    unsafe {
+      check(sys::napi_typeof(env, v, &mut ty), "typeof")?;
+      Ok(match ty {
+        sys::ValueType::napi_undefined => Value::Undefined,
+        sys::ValueType::napi_null => Value::Null,
+        sys::ValueType::napi_boolean => Value::Bool(bool::from_napi_value(env, v)?),
+        sys::ValueType::napi_number => Value::Number(f64::from_napi_value(env, v)?),
+        sys::ValueType::napi_string => Value::String(String::from_napi_value(env, v)?),
+        sys::ValueType::napi_bigint => {
+          let (n, lossless) = BigInt::from_napi_value(env, v)?.get_i128();
+          Value::BigInt(lossless.then_some(n))
+        }
+        sys::ValueType::napi_object => self.object(v, depth)?,
+        sys::ValueType::napi_function => Value::Other("a function".into()),
+        sys::ValueType::napi_symbol => Value::Other("a symbol".into()),
+        _ => Value::Other("an external value".into()),
+      })
+    }
+  }
+
+  unsafe fn object(&self, v: sys::napi_value, depth: usize) -> Result<Value> {
+    let env = self.env;
+    if depth >= MAX_DEPTH {
+      return Ok(Value::Other(format!("a value nested deeper than {MAX_DEPTH} levels")));
+    }
+    // SAFETY: as in `read`.
+    unsafe {
+      let mut is = false;
+      check(sys::napi_is_array(env, v, &mut is), "isArray")?;
+      if is {
+        let mut len = 0;
+        check(sys::napi_get_array_length(env, v, &mut len), "array length")?;
+        let mut items = Vec::with_capacity(len as usize);
+        for i in 0..len {
+          let mut item = ptr::null_mut();
+          check(sys::napi_get_element(env, v, i, &mut item), "array element")?;
+          items.push(self.read(item, depth + 1)?);
+        }
+        return Ok(Value::Array(items));
+      }
+      check(sys::napi_is_typedarray(env, v, &mut is), "isTypedArray")?;
+      if is {
+        let (mut kind, mut len, mut data) = (0, 0, ptr::null_mut());
+        let (mut buffer, mut offset) = (ptr::null_mut(), 0);
+        check(
+          sys::napi_get_typedarray_info(env, v, &mut kind, &mut len, &mut data, &mut buffer, &mut offset),
+          "typed array",
+        )?;
+        if kind != sys::TypedarrayType::uint8_array {
+          return Ok(Value::Other("a typed array other than Uint8Array".into()));
+        }
+        let bytes = if len == 0 || data.is_null() {
+          Vec::new()
+        } else {
+          std::slice::from_raw_parts(data as *const u8, len).to_vec()
+        };
+        return Ok(Value::Bytes(bytes));
+      }
+      let mut proto = ptr::null_mut();
+      check(sys::napi_get_prototype(env, v, &mut proto), "prototype")?;
+      let mut plain = false;
+      check(
+        sys::napi_strict_equals(env, proto, self.object_prototype, &mut plain),
+        "prototype",
+      )?;
+      let mut proto_type = 0;
+      check(sys::napi_typeof(env, proto, &mut proto_type), "typeof")?;
+      if !plain && proto_type != sys::ValueType::napi_null {
+        return Ok(Value::Other(
+          "an object that is not a plain object (a class instance, a Map, ...)".into(),
+        ));
+      }
+      let mut keys = ptr::null_mut();
+      check(
+        sys::napi_get_all_property_names(
+          env,
+          v,
+          sys::KeyCollectionMode::own_only,
+          sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
+          sys::KeyConversion::numbers_to_strings,
+          &mut keys,
+        ),
+        "property names",
+      )?;
+      let mut len = 0;
+      check(sys::napi_get_array_length(env, keys, &mut len), "property names")?;
+      let mut fields = Vec::with_capacity(len as usize);
+      for i in 0..len {
+        let mut key = ptr::null_mut();
+        check(sys::napi_get_element(env, keys, i, &mut key), "property name")?;
+        let mut item = ptr::null_mut();
+        check(sys::napi_get_property(env, v, key, &mut item), "property")?;
+        fields.push((String::from_napi_value(env, key)?, self.read(item, depth + 1)?));
+      }
+      Ok(Value::Object(fields))
+    }
+  }
+}
+
+unsafe fn write(env: sys::napi_env, value: Value) -> Result<sys::napi_value> {
+  let mut out = ptr::null_mut();
+  // SAFETY: `env` is the live env of this call; every call writes to its out-pointer.
+  unsafe {
+    match value {
+      Value::Undefined | Value::Other(_) | Value::BigInt(None) => {
+        check(sys::napi_get_undefined(env, &mut out), "undefined")?
+      }
+      Value::Null => check(sys::napi_get_null(env, &mut out), "null")?,
+      Value::Bool(b) => return bool::to_napi_value(env, b),
+      Value::Number(n) => return f64::to_napi_value(env, n),
+      Value::BigInt(Some(n)) => return BigInt::to_napi_value(env, BigInt::from(n)),
+      Value::String(s) => return String::to_napi_value(env, s),
+      Value::Bytes(b) => return Uint8Array::to_napi_value(env, Uint8Array::new(b)),
+      Value::Array(items) => {
+        check(sys::napi_create_array_with_length(env, items.len(), &mut out), "array")?;
+        for (i, item) in items.into_iter().enumerate() {
+          let item = write(env, item)?;
+          check(sys::napi_set_element(env, out, i as u32, item), "array element")?;
+        }
+      }
+      Value::Object(fields) => {
+        check(sys::napi_create_object(env, &mut out), "object")?;
+        for (key, item) in fields {
+          let key = String::to_napi_value(env, key)?;
+          let item = write(env, item)?;
+          check(sys::napi_set_property(env, out, key, item), "property")?;
+        }
+      }
+    }
+  }
+  Ok(out)
+}
+
+impl TypeName for JsValue {
+  fn type_name() -> &'static str {
+    "unknown"
+  }
+
+  fn value_type() -> ValueType {
+    ValueType::Unknown
+  }
+}
+
+impl ValidateNapiValue for JsValue {
+  unsafe fn validate(_env: sys::napi_env, _napi_val: sys::napi_value) -> Result<sys::napi_value> {
+    Ok(ptr::null_mut())
+  }
+}
+
+impl FromNapiValue for JsValue {
+  unsafe fn from_napi_value(env: sys::napi_env, napi_val: sys::napi_value) -> Result<Self> {
+    // SAFETY: napi-rs passes the live env and value of the call.
+    unsafe { Ok(JsValue(Reader::new(env)?.read(napi_val, 0)?)) }
+  }
+}
+
+impl ToNapiValue for JsValue {
+  unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+    // SAFETY: napi-rs passes the live env of the call.
+    unsafe { write(env, val.0) }
+  }
+}
