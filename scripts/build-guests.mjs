@@ -6,6 +6,8 @@
 //   __test__/guests/js/*.js   -> build/guests/test-js/<name>.wasm (same)
 //   __test__/guests/c-component/*.c -> build/guests/test-component/<name>.wasm (clang, then jco
 //                                componentEmbed + componentNew with the WASI p1 reactor adapter)
+//   __test__/guests/typed/*.js  -> build/guests/typed/<name>.wasm (componentize-js, the typed
+//                                test world of __test__/guests/typed/typed.wit)
 // Only stale outputs are rebuilt (the source, a header beside it, the WIT or this script changed).
 // WAT guests need no build: the runtime loads .wat files directly.
 // componentize-js 0.23 imports @bytecodealliance/preview2-shim without declaring it; package.json
@@ -95,8 +97,35 @@ async function buildJs(srcDir, outDir) {
   }
 }
 
+// A guest of another world: its WIT directory is assembled under build/wit/<world>/ with the
+// probe:runtime package beside it as a dependency (deps/probe/probe.wit).
+function worldDir(world, witFile) {
+  const dir = join(root, 'build', 'wit', world)
+  mkdirSync(join(dir, 'deps', 'probe'), { recursive: true })
+  writeFileSync(join(dir, `${world}.wit`), readFileSync(witFile))
+  writeFileSync(join(dir, 'deps', 'probe', 'probe.wit'), readFileSync(join(root, 'wit', 'probe.wit')))
+  return dir
+}
+
+async function buildTypedJs(srcDir, outDir) {
+  const witFile = join(srcDir, 'typed.wit')
+  const todo = list(srcDir, '.js')
+    .map((src) => [src, join(outDir, basename(src, '.js') + '.wasm')])
+    .filter(([src, target]) => stale(target, [src, witFile, ...list(join(root, 'wit'), '.wit')]))
+  if (todo.length === 0) return
+  const witPath = worldDir('typed', witFile)
+  const { componentize } = await import('@bytecodealliance/componentize-js')
+  mkdirSync(outDir, { recursive: true })
+  for (const [src, target] of todo) {
+    const { component } = await componentize({ sourcePath: src, witPath, worldName: 'typed' })
+    writeFileSync(target, component)
+    if (!quiet) console.error(`[guests] built ${target} (${component.length} bytes)`)
+  }
+}
+
 buildC(join(root, 'examples', 'guests', 'c'), join(out, 'c'))
 buildC(join(root, '__test__', 'guests', 'c'), join(out, 'test-c'))
 await buildJs(join(root, 'examples', 'guests', 'js'), join(out, 'js'))
 await buildJs(join(root, '__test__', 'guests', 'js'), join(out, 'test-js'))
 await buildCComponents(join(root, '__test__', 'guests', 'c-component'), join(out, 'test-component'))
+await buildTypedJs(join(root, '__test__', 'guests', 'typed'), join(out, 'typed'))
