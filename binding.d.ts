@@ -294,3 +294,9 @@ export interface NativeStats {
  * on stdin, compiles it as `args` says, writes the artifact, returns one JSON line.
  */
 export declare function runCompileWorker(args: string): string
+
+/**
+ * TypeScript declarations (jco's conventions) for the component in `bytes` or at `path`, for
+ * `wasm-probe types`; `source` names it in the header.
+ */
+export declare function typescriptDeclarations(bytes: Uint8Array | undefined | null, path: string | undefined | null, source: string): string

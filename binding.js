@@ -840,3 +840,4 @@ module.exports.NativeInstance = nativeBinding.NativeInstance
 module.exports.NativeRuntime = nativeBinding.NativeRuntime
 module.exports.WasmModule = nativeBinding.WasmModule
 module.exports.runCompileWorker = nativeBinding.runCompileWorker
+module.exports.typescriptDeclarations = nativeBinding.typescriptDeclarations

@@ -7,6 +7,7 @@
 //                         [--timeout MS] [--memory MIB] [--fuel N] [--json]
 //   wasm-probe inspect <file> [--json]
 //   wasm-probe compile <file.wasm|file.wat> [-o OUT] [--target TRIPLE] [--json]
+//   wasm-probe types <file.wasm> [-o OUT.d.ts]
 //
 // `run` and `inspect` take a .wasm, a .wat, or a precompiled artifact (`.cwasm`, made by
 // `compile`: native code — load only artifacts you produced yourself).
@@ -26,7 +27,10 @@ const USAGE = `usage:
   wasm-probe inspect <file.wasm|file.wat|file.cwasm> [--json]
   wasm-probe compile <file.wasm|file.wat> [-o OUT] [--target TRIPLE] [--json]
                  (OUT defaults to the input's name with .cwasm; TRIPLE to this machine's,
-                  e.g. x86_64-unknown-linux-gnu, aarch64-apple-darwin, x86_64-pc-windows-msvc)`
+                  e.g. x86_64-unknown-linux-gnu, aarch64-apple-darwin, x86_64-pc-windows-msvc)
+  wasm-probe types <file.wasm> [-o OUT.d.ts]
+                 (TypeScript declarations of a component's exports and imports, jco's conventions;
+                  to standard output without -o)`
 
 class UsageError extends Error {}
 
@@ -128,14 +132,7 @@ async function compile(file, values) {
       throw e
     }
     // A temporary file renamed into place: a reader never sees half an artifact.
-    const tmp = `${out}.tmp-${process.pid}`
-    try {
-      writeFileSync(tmp, artifact)
-      renameSync(tmp, out)
-    } catch (e) {
-      rmSync(tmp, { force: true })
-      throw Object.assign(new Error(`cannot write ${out}: ${e.message}`), { code: e.code })
-    }
+    writeAtomically(out, artifact)
     const target = values.target ?? hostTriple() ?? 'this machine'
     if (values.json) console.log(JSON.stringify({ path: out, size: artifact.length, target }))
     else console.log(`wrote ${out} (${artifact.length} bytes, target ${target})`)
@@ -143,6 +140,36 @@ async function compile(file, values) {
   } finally {
     await runtime.close()
   }
+}
+
+/** Writes `text` to `out` through a temporary file renamed into place. */
+function writeAtomically(out, text) {
+  const tmp = `${out}.tmp-${process.pid}`
+  try {
+    writeFileSync(tmp, text)
+    renameSync(tmp, out)
+  } catch (e) {
+    rmSync(tmp, { force: true })
+    throw Object.assign(new Error(`cannot write ${out}: ${e.message}`), { code: e.code })
+  }
+}
+
+async function types(file, values) {
+  const { typescriptDeclarations } = require('../binding.js')
+  let text
+  try {
+    text = typescriptDeclarations(null, resolve(file), basename(file))
+  } catch (e) {
+    console.error(`ERR_INVALID_ARG_VALUE: ${e.message}`)
+    return 2
+  }
+  if (values.output === undefined) {
+    process.stdout.write(text)
+  } else {
+    writeAtomically(resolve(values.output), text)
+    console.error(`wrote ${values.output}`)
+  }
+  return 0
 }
 
 async function inspect(file, values) {
@@ -212,8 +239,9 @@ const COMMAND_OPTIONS = {
   run: ['input', 'export', 'allow-http', 'preopen', 'env', 'arg', 'timeout', 'memory', 'fuel', 'json'],
   inspect: ['json'],
   compile: ['output', 'target', 'json'],
+  types: ['output'],
 }
-const COMMANDS = { run, inspect, compile }
+const COMMANDS = { run, inspect, compile, types }
 
 async function main(argv) {
   let parsed

@@ -195,6 +195,18 @@ fn provided(imports: Option<Vec<NativeImportInfo>>) -> Vec<ImportInfo> {
     .collect()
 }
 
+/// TypeScript declarations (jco's conventions) for the component in `bytes` or at `path`, for
+/// `wasm-probe types`; `source` names it in the header.
+#[napi(catch_unwind)]
+pub fn typescript_declarations(bytes: Option<Uint8Array>, path: Option<String>, source: String) -> Result<String> {
+  let bytes = match (bytes, path) {
+    (Some(b), _) => b.to_vec(),
+    (None, Some(p)) => std::fs::read(&p).map_err(|e| Error::from_reason(format!("cannot read {p}: {e}")))?,
+    (None, None) => return Err(Error::from_reason("no component given")),
+  };
+  crate::typed::typescript::declarations(&bytes, &source).map_err(Error::from_reason)
+}
+
 fn source_of(bytes: Option<Uint8Array>, path: Option<String>) -> GuestSource {
   match (bytes, path) {
     (Some(bytes), _) => GuestSource::Bytes(bytes.to_vec()),

@@ -5,6 +5,7 @@
 pub mod lift;
 pub mod lower;
 pub mod reflect;
+pub mod typescript;
 pub mod value;
 
 use crate::error::{ErrorCode, ProbeError};
