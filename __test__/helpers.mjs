@@ -24,6 +24,13 @@ export const WasmRuntime = testCompiler
 
 /** Path of a guest built by scripts/build-guests.mjs, e.g. guest('c/greet.wasm'). */
 export const guest = (path) => join(root, 'build', 'guests', path)
+/** The guests of the typed test world (__test__/guests/typed/typed.wit), by the toolchain that
+ *  built them: [label, path under build/guests]. */
+export const TYPED_GUESTS = [
+  ['componentize-js', 'typed/typed.wasm'],
+  ['C (wit-bindgen)', 'typed/typed-c.wasm'],
+]
+
 /** Path of a WAT guest kept with the tests. */
 export const watGuest = (name) => join(root, '__test__', 'guests', name)
 

@@ -8,6 +8,9 @@
 //                                componentEmbed + componentNew with the WASI p1 reactor adapter)
 //   __test__/guests/typed/*.js  -> build/guests/typed/<name>.wasm (componentize-js, the typed
 //                                test world of __test__/guests/typed/typed.wit)
+//   __test__/guests/typed-c/*.c -> build/guests/typed/<name>-c.wasm (the same world in C: bindings
+//                                by wit-bindgen, installed into build/tools when missing; clang;
+//                                jco componentNew with the WASI p1 reactor adapter)
 // Only stale outputs are rebuilt (the source, a header beside it, the WIT or this script changed).
 // WAT guests need no build: the runtime loads .wat files directly.
 // componentize-js 0.23 imports @bytecodealliance/preview2-shim without declaring it; package.json
@@ -17,6 +20,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join, basename } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { cargoTool } from './cargo-tool.mjs'
 import { wasmClang } from './wasm-clang.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -123,9 +127,37 @@ async function buildTypedJs(srcDir, outDir) {
   }
 }
 
+// Bindings for a world's C guests, by the pinned wit-bindgen; the generated object file carries
+// the world's component type into the core module.
+const WIT_BINDGEN_VERSION = '0.63.0'
+async function buildWorldC(srcDir, world, witFile, outDir) {
+  const todo = list(srcDir, '.c')
+    .map((src) => [src, join(outDir, `${basename(src, '.c')}-c.wasm`)])
+    .filter(([src, target]) => stale(target, [src, witFile, ...list(join(root, 'wit'), '.wit')]))
+  if (todo.length === 0) return
+  const witBindgen = cargoTool({ bin: 'wit-bindgen', crate: 'wit-bindgen-cli', version: WIT_BINDGEN_VERSION, features: 'c', say: (m) => console.error(`[guests] ${m}`) })
+  const bindings = join(root, 'build', 'wit', `${world}-c`)
+  rmSync(bindings, { recursive: true, force: true })
+  mkdirSync(bindings, { recursive: true })
+  const made = spawnSync(witBindgen, ['c', worldDir(world, witFile), '--world', world, '--out-dir', bindings], { stdio: quiet ? 'ignore' : 'inherit' })
+  if (made.status !== 0) throw new Error(`wit-bindgen c failed for the ${world} world`)
+  const jco = await import('@bytecodealliance/jco')
+  const adapter = readFileSync(jco.preview1AdapterReactorPath())
+  mkdirSync(outDir, { recursive: true })
+  for (const [src, target] of todo) {
+    const core = target + '.core'
+    compileC(src, core, ['-I', bindings, join(bindings, `${world}.c`), join(bindings, `${world}_component_type.o`)])
+    const component = await jco.componentNew(readFileSync(core), [['wasi_snapshot_preview1', adapter]])
+    writeFileSync(target, component)
+    rmSync(core)
+    if (!quiet) console.error(`[guests] built ${target} (${component.length} bytes)`)
+  }
+}
+
 buildC(join(root, 'examples', 'guests', 'c'), join(out, 'c'))
 buildC(join(root, '__test__', 'guests', 'c'), join(out, 'test-c'))
 await buildJs(join(root, 'examples', 'guests', 'js'), join(out, 'js'))
 await buildJs(join(root, '__test__', 'guests', 'js'), join(out, 'test-js'))
 await buildCComponents(join(root, '__test__', 'guests', 'c-component'), join(out, 'test-component'))
 await buildTypedJs(join(root, '__test__', 'guests', 'typed'), join(out, 'typed'))
+await buildWorldC(join(root, '__test__', 'guests', 'typed-c'), 'typed', join(root, '__test__', 'guests', 'typed', 'typed.wit'), join(out, 'typed'))

@@ -22,6 +22,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { wholeNumberArg } from './args.mjs'
+import { cargoTool } from './cargo-tool.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const out = join(root, 'build', 'fuzz')
@@ -44,20 +45,8 @@ function args() {
 
 /** wasm-tools on PATH at the pinned version, or built into build/tools. */
 function wasmTools() {
-  const local = join(root, 'build', 'tools', 'bin', process.platform === 'win32' ? 'wasm-tools.exe' : 'wasm-tools')
-  for (const candidate of ['wasm-tools', local]) {
-    const v = spawnSync(candidate, ['--version'], { encoding: 'utf8' })
-    if (v.status === 0 && v.stdout.includes(WASM_TOOLS_VERSION)) return candidate
-  }
-  console.log(`[fuzz] installing wasm-tools ${WASM_TOOLS_VERSION} into build/tools (cargo install)`)
   const features = 'smith,mutate,validate,print,parse,component'
-  const r = spawnSync(
-    'cargo',
-    ['install', 'wasm-tools', '--locked', '--version', WASM_TOOLS_VERSION, '--no-default-features', '--features', features, '--root', join(root, 'build', 'tools')],
-    { stdio: 'inherit' },
-  )
-  if (r.status !== 0) throw new Error('cargo install wasm-tools failed')
-  return local
+  return cargoTool({ bin: 'wasm-tools', crate: 'wasm-tools', version: WASM_TOOLS_VERSION, features, say: (m) => console.log(`[fuzz] ${m}`) })
 }
 
 /** `n` deterministic pseudo-random bytes for (seed, case, purpose). */
