@@ -1,6 +1,6 @@
 // Installing and loading: what happens when the platform's native binary is missing.
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, test } from 'vitest'
@@ -13,6 +13,7 @@ describe('a platform with no native binary', () => {
   test('require works, nativeBinding says why, and new WasmRuntime() throws a catchable WasmError', () => {
     // The package as installed, minus the .node file and with no platform package to fall back on.
     for (const file of ['index.js', 'binding.js', 'package.json']) copyFileSync(join(root, file), join(scratch, file))
+    cpSync(join(root, 'lib'), join(scratch, 'lib'), { recursive: true })
     const script = `
       const pkg = require(${JSON.stringify(scratch)})
       let error

@@ -4,7 +4,7 @@
 // packaged files.
 import { execFileSync } from 'node:child_process'
 import { createRequire } from 'node:module'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { inflateRawSync } from 'node:zlib'
 import { join } from 'node:path'
@@ -73,6 +73,7 @@ describe('the example extension', () => {
         'extension/dist/wasm-probe-runtime/binding.js',
         // index.js starts large compiles in a child process running this file from its own directory.
         'extension/dist/wasm-probe-runtime/lib/compile-worker.js',
+        ...readdirSync(join(root, 'lib')).map((f) => `extension/dist/wasm-probe-runtime/lib/${f}`),
         'extension/dist/guests/word-count.wasm',
         'extension/dist/guests/word-count.cwasm',
       ]),
@@ -80,11 +81,11 @@ describe('the example extension', () => {
     const worker = entries.find((e) => e.name === 'extension/dist/wasm-probe-runtime/lib/compile-worker.js')
     expect(worker.read()).toBe(readFileSync(join(root, 'lib', 'compile-worker.js'), 'utf8'))
     const artifacts = entries.filter((e) => e.name.endsWith('.cwasm'))
-    expect(artifacts.map((e) => e.name)).toEqual(['extension/dist/guests/word-count.cwasm'])
+    expect(artifacts.map((e) => e.name).sort()).toEqual(['extension/dist/guests/text-stats.cwasm', 'extension/dist/guests/word-count.cwasm'])
     expect(names.some((n) => n.startsWith('extension/src/'))).toBe(false)
     const manifest = entries.find((e) => e.name === 'extension.vsixmanifest').read()
     expect(manifest).toContain(`TargetPlatform="${target}"`)
-    console.log(`[sizes] ${target} VSIX: ${statSync(vsix).size} bytes; its .node: ${natives[0].size} bytes; word-count.cwasm: ${artifacts[0].size} bytes`)
+    console.log(`[sizes] ${target} VSIX: ${statSync(vsix).size} bytes; its .node: ${natives[0].size} bytes; ${artifacts.map((a) => `${a.name.split('/').pop()}: ${a.size} bytes`).join('; ')}`)
   })
 
   test('its bundled guests run from their precompiled artifact, and from the .wasm when the artifact is refused', async () => {
@@ -96,7 +97,12 @@ describe('the example extension', () => {
     // As packaged: dist/guests/ next to the bundle, the artifact for this target, nothing to log.
     const logged = []
     const packaged = new ProbeRunner({ log: (l) => logged.push(l) })
-    expect(packaged.bundledGuests()).toEqual(['word-count'])
+    expect(packaged.bundledGuests()).toEqual(['text-stats', 'word-count'])
+    // The typed guest: a string in, a record out, from its precompiled artifact.
+    const stats = await packaged.summarize('one two\nthree', never)
+    expect(stats).toEqual({ ok: true, value: { words: 3, lines: 2, longestWord: 'three' } })
+    const wrong = await packaged.invokeBundled({ guest: 'text-stats', name: 'example:text/stats@0.1.0#summarize', args: [42], token: never })
+    expect(wrong).toMatchObject({ ok: false, code: 'ERR_INVALID_ARG_VALUE' })
     const fast = await count(packaged, 'a b c')
     expect(fast).toMatchObject({ ok: true, loadedFrom: join(ext, 'dist', 'guests', 'word-count.cwasm') })
     expect(fast.headline).toMatch(/^word-count\.wasm: \{"words":3\} \([\d.]+ ms\)$/)
@@ -127,7 +133,9 @@ describe('the example extension', () => {
     const { precompileGuests } = await import(join(ext, 'scripts', 'package.mjs'))
     const foreignDir = join(out, 'foreign-guests')
     const foreign = process.arch === 'arm64' ? 'x86_64-unknown-linux-gnu' : 'aarch64-unknown-linux-gnu'
-    expect(await precompileGuests(foreignDir, foreign)).toEqual([join(foreignDir, 'word-count.wasm'), join(foreignDir, 'word-count.cwasm')])
+    expect(await precompileGuests(foreignDir, foreign)).toEqual(
+      ['word-count.wasm', 'word-count.cwasm', 'text-stats.wasm', 'text-stats.cwasm'].map((f) => join(foreignDir, f)),
+    )
     const foreignLog = []
     const elsewhere = new ProbeRunner({ guestsDir: foreignDir, log: (l) => foreignLog.push(l) })
     expect(await count(elsewhere, 'a')).toMatchObject({ ok: true, loadedFrom: join(foreignDir, 'word-count.wasm') })
@@ -175,5 +183,6 @@ describe('the example extension', () => {
   test('the check CI runs on each target passes on this VSIX: its guests run from their artifacts', () => {
     const report = execFileSync(process.execPath, [join(ext, 'scripts', 'check-vsix.mjs'), vsix], { encoding: 'utf8' })
     expect(report).toMatch(/^ok {3}word-count: word-count\.wasm: \{"words":4\} .*\(loaded from .*word-count\.cwasm\)$/m)
+    expect(report).toMatch(/^ok {3}text-stats: \{"words":4,"lines":1,"longestWord":"checked"\} \(loaded from .*text-stats\.cwasm\)$/m)
   })
 })

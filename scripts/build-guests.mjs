@@ -8,6 +8,8 @@
 //                                componentEmbed + componentNew with the WASI p1 reactor adapter)
 //   __test__/guests/typed/*.js  -> build/guests/typed/<name>.wasm (componentize-js, the typed
 //                                test world of __test__/guests/typed/typed.wit)
+//   examples/guests/typed/*.c   -> build/guests/typed-example/<name>.wasm (a C component of the
+//                                world of <name>.wit beside it, built as the next one is)
 //   __test__/guests/typed-c/*.c -> build/guests/typed/<name>-c.wasm (the same world in C: bindings
 //                                by wit-bindgen, installed into build/tools when missing; clang;
 //                                jco componentNew with the WASI p1 reactor adapter)
@@ -130,9 +132,9 @@ async function buildTypedJs(srcDir, outDir) {
 // Bindings for a world's C guests, by the pinned wit-bindgen; the generated object file carries
 // the world's component type into the core module.
 const WIT_BINDGEN_VERSION = '0.63.0'
-async function buildWorldC(srcDir, world, witFile, outDir) {
+async function buildWorldC(srcDir, world, witFile, outDir, suffix = '') {
   const todo = list(srcDir, '.c')
-    .map((src) => [src, join(outDir, `${basename(src, '.c')}-c.wasm`)])
+    .map((src) => [src, join(outDir, `${basename(src, '.c')}${suffix}.wasm`)])
     .filter(([src, target]) => stale(target, [src, witFile, ...list(join(root, 'wit'), '.wit')]))
   if (todo.length === 0) return
   const witBindgen = cargoTool({ bin: 'wit-bindgen', crate: 'wit-bindgen-cli', version: WIT_BINDGEN_VERSION, features: 'c', say: (m) => console.error(`[guests] ${m}`) })
@@ -146,7 +148,9 @@ async function buildWorldC(srcDir, world, witFile, outDir) {
   mkdirSync(outDir, { recursive: true })
   for (const [src, target] of todo) {
     const core = target + '.core'
-    compileC(src, core, ['-I', bindings, join(bindings, `${world}.c`), join(bindings, `${world}_component_type.o`)])
+    // wit-bindgen names its files after the world, in snake case.
+    const stem = world.replace(/-/g, '_')
+    compileC(src, core, ['-I', bindings, join(bindings, `${stem}.c`), join(bindings, `${stem}_component_type.o`)])
     const component = await jco.componentNew(readFileSync(core), [['wasi_snapshot_preview1', adapter]])
     writeFileSync(target, component)
     rmSync(core)
@@ -160,4 +164,5 @@ await buildJs(join(root, 'examples', 'guests', 'js'), join(out, 'js'))
 await buildJs(join(root, '__test__', 'guests', 'js'), join(out, 'test-js'))
 await buildCComponents(join(root, '__test__', 'guests', 'c-component'), join(out, 'test-component'))
 await buildTypedJs(join(root, '__test__', 'guests', 'typed'), join(out, 'typed'))
-await buildWorldC(join(root, '__test__', 'guests', 'typed-c'), 'typed', join(root, '__test__', 'guests', 'typed', 'typed.wit'), join(out, 'typed'))
+await buildWorldC(join(root, 'examples', 'guests', 'typed'), 'text-stats', join(root, 'examples', 'guests', 'typed', 'text-stats.wit'), join(out, 'typed-example'))
+await buildWorldC(join(root, '__test__', 'guests', 'typed-c'), 'typed', join(root, '__test__', 'guests', 'typed', 'typed.wit'), join(out, 'typed'), '-c')

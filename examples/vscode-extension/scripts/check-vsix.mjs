@@ -52,9 +52,14 @@ try {
   if (guests.length === 0) throw new Error(`${vsix} has no bundled guests`)
   const never = { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) }
   for (const guest of guests) {
-    const summary = await runner.runBundled({ guest, input: { text: 'checked on its target' }, token: never, onLog() {} })
-    const precompiled = summary.ok && typeof summary.loadedFrom === 'string' && summary.loadedFrom.endsWith('.cwasm')
-    console.log(`${precompiled ? 'ok  ' : 'FAIL'} ${guest}: ${summary.headline} (loaded from ${summary.loadedFrom ?? 'nothing'})`)
+    // A probe runs with JSON input; the typed text-stats guest is invoked with a string.
+    const summary =
+      guest === 'text-stats'
+        ? await runner.summarize('checked on its target', never).then((s) => ({ ok: s.ok, headline: s.ok ? JSON.stringify(s.value) : s.headline }))
+        : await runner.runBundled({ guest, input: { text: 'checked on its target' }, token: never, onLog() {} })
+    const { from } = await runner.loadBundled(guest)
+    const precompiled = summary.ok && from.endsWith('.cwasm')
+    console.log(`${precompiled ? 'ok  ' : 'FAIL'} ${guest}: ${summary.headline} (loaded from ${from})`)
     if (!precompiled) failed = true
   }
   for (const line of logged) console.log(`     ${line}`)

@@ -10,7 +10,7 @@
 //    (precompiling cross-compiles: any x86_64 or aarch64 machine makes artifacts for every target);
 // 4. runs `vsce package --target <target> --no-dependencies`.
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -36,11 +36,19 @@ export const TARGETS = {
 /** The guests that ship with the extension (name -> source, .wasm or .wat). */
 export const GUESTS = {
   'word-count': join(root, 'examples', 'guests', 'wat', 'word-count.wat'),
+  // A typed component (examples/guests/typed/text-stats.c), built by scripts/build-guests.mjs.
+  'text-stats': join(root, 'build', 'guests', 'typed-example', 'text-stats.wasm'),
 }
 
-/** The addon's JavaScript, as the package lays it out (index.js requires lib/compile-worker.js
- *  from its own directory). */
-const ADDON_FILES = ['index.js', 'binding.js', join('lib', 'compile-worker.js')]
+/** The addon's JavaScript, as the package lays it out: index.js requires its lib/ files (and
+ *  starts lib/compile-worker.js in a child process) from its own directory. */
+const ADDON_FILES = [
+  'index.js',
+  'binding.js',
+  ...readdirSync(join(root, 'lib'))
+    .filter((f) => f.endsWith('.js'))
+    .map((f) => join('lib', f)),
+]
 
 /** Writes `dir`/<name>.wasm and <name>.cwasm (precompiled for `triple`) for every guest of
  *  GUESTS; returns their paths. */

@@ -59,6 +59,28 @@ export function activate(context: vscode.ExtensionContext): void {
       if (guest === undefined) return
       await askAndRun((active, input, token) => active.runBundled({ guest, input, token, onLog: (line) => output.appendLine(line) }))
     }),
+    // A typed export: the document's text goes in as a string and a record comes back, no JSON.
+    vscode.commands.registerCommand('wasmProbe.documentStats', async () => {
+      const editor = vscode.window.activeTextEditor
+      if (!runner || !editor) {
+        void vscode.window.showErrorMessage('Open a document first.')
+        return
+      }
+      const active = runner
+      const text = editor.document.getText()
+      const summary = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Window, title: 'Counting…', cancellable: true },
+        (_progress, token) => active.summarize(text, token),
+      )
+      if (!summary.ok || !summary.value) {
+        void vscode.window.showErrorMessage(summary.headline ?? 'the text-stats probe failed')
+        return
+      }
+      const { words, lines, longestWord } = summary.value
+      const line = `${words} words, ${lines} lines${longestWord ? `, longest word: ${longestWord}` : ''}`
+      output.appendLine(`${editor.document.fileName}: ${line}`)
+      void vscode.window.showInformationMessage(line)
+    }),
   )
 }
 

@@ -34,6 +34,32 @@ export interface BundledRunRequest extends Omit<RunRequest, 'file'> {
   guest: string
 }
 
+export interface InvokeRequest {
+  /** One of the extension's own guests with a typed interface, e.g. 'text-stats'. */
+  guest: string
+  /** The function, as `module.functions` names it. */
+  name: string
+  args: unknown[]
+  token: CancellationLike
+}
+
+export interface InvokeSummary {
+  ok: boolean
+  value?: unknown
+  /** One line for a notification when it failed. */
+  headline?: string
+  code?: string
+}
+
+/** What the text-stats guest answers (example:text/stats@0.1.0#summarize). */
+export interface TextSummary {
+  words: number
+  lines: number
+  longestWord?: string
+}
+
+export const SUMMARIZE = 'example:text/stats@0.1.0#summarize'
+
 export interface RunnerOptions {
   /** Where the extension's own guests are: `<name>.wasm`, each with the `<name>.cwasm` the
    *  packaging script precompiled for the VSIX's target. Default: `guests/` next to this file. */
@@ -155,6 +181,26 @@ export class ProbeRunner {
     } finally {
       cancel.dispose()
     }
+  }
+
+  /** Calls a typed function of one of the extension's own guests with JavaScript values. */
+  async invokeBundled(request: InvokeRequest): Promise<InvokeSummary> {
+    const cancel = toAbortSignal(request.token)
+    try {
+      const { module } = await this.loadBundled(request.guest)
+      const value = await this.runtime.invoke(module, request.name, request.args, { signal: cancel.signal, label: module.name })
+      return { ok: true, value }
+    } catch (e) {
+      const err = e as { code?: string; message?: string }
+      return { ok: false, headline: `${err.code ?? 'error'}: ${err.message ?? String(e)}`, code: err.code }
+    } finally {
+      cancel.dispose()
+    }
+  }
+
+  /** Words, lines and the longest word of `text`, by the typed text-stats guest. */
+  async summarize(text: string, token: CancellationLike): Promise<InvokeSummary & { value?: TextSummary }> {
+    return (await this.invokeBundled({ guest: 'text-stats', name: SUMMARIZE, args: [text], token })) as InvokeSummary & { value?: TextSummary }
   }
 
   close(): Promise<void> {
