@@ -82,7 +82,7 @@ export declare class WasmModule {
   get exports(): Array<string>
   get imports(): Array<string>
   /** A component's world as WIT text (not for core modules or precompiled components). */
-  get wit(): string | null
+  get wit(): string | undefined
   /** Every export `invoke` can call, with its WIT parameter and result types. */
   get functions(): Array<NativeFunctionInfo>
   /** The functions the guest imports that JavaScript must provide (`LoadOptions.imports`). */

@@ -91,6 +91,14 @@ if (binding) {
     const reason = await this.optimizedOrReason()
     if (reason !== null && reason !== undefined) throw new WasmError(reason, 'ERR_WASM_HOST')
   }
+  // `wit` is absent (undefined) for core modules and precompiled components, as index.d.ts says.
+  const nativeWit = Object.getOwnPropertyDescriptor(WasmModule.prototype, 'wit').get
+  Object.defineProperty(WasmModule.prototype, 'wit', {
+    get() {
+      return nativeWit.call(this) ?? undefined
+    },
+    configurable: true,
+  })
 }
 
 // The JavaScript functions each module was loaded with (`LoadOptions.imports`).

@@ -74,7 +74,8 @@ describe.each(TYPED_GUESTS)('%s guest', (_, file) => {
       expect(byName[`${API}parse-position`].result).toBe('result<position, parse-error>')
       expect(byName[`${API}nested`].params[0].type).toBe('option<option<u32>>')
       expect(byName[`${API}notify`].result ?? undefined).toBeUndefined()
-      expect(Object.keys(byName)).toHaveLength(17)
+      expect(Object.keys(byName)).toHaveLength(18)
+      expect(byName.execute.result).toBe('result<string, string>')
     })
 
     test('wit is the world as WIT text, with its own packages and not WASI', () => {
@@ -182,7 +183,7 @@ describe.each(TYPED_GUESTS)('%s guest', (_, file) => {
       let e = await rejectsWith(rt.invoke(typed, `${API}add`, [1n]), 'ERR_INVALID_ARG_VALUE')
       expect(e.message).toBe(`"${API}add" takes 2 arguments (a: s64, b: u64), got 1`)
       e = await rejectsWith(rt.invoke(typed, `${API}nope`, []), 'ERR_WASM_NO_EXPORT')
-      expect(e.message).toContain(`the guest has no function "${API}nope" to invoke; its functions: hello, ${API}echo`)
+      expect(e.message).toContain(`the guest has no function "${API}nope" to invoke; its functions: hello, execute, ${API}echo`)
       await rejectsWith(rt.invoke(typed, 'hello', 'you'), 'ERR_INVALID_ARG_TYPE')
       await rejectsWith(rt.invoke(typed, 'hello', ['x'], { export: 'hello' }), 'ERR_INVALID_ARG_VALUE')
       await rejectsWith(rt.invoke({}, 'hello', ['x']), 'ERR_INVALID_ARG_TYPE')
@@ -215,13 +216,26 @@ describe.each(TYPED_GUESTS)('%s guest', (_, file) => {
   })
 })
 
-describe('core modules and limits', () => {
+describe('precompiled, core modules and limits', () => {
+  test('a precompiled component has no WIT; its functions are described from its types, and invoke works', async () => {
+    const artifact = await rt.precompile(guest('typed/typed-c.wasm'))
+    const m = await rt.loadPrecompiled(artifact, { imports: { [EDITOR]: editor } })
+    expect(m.wit).toBeUndefined()
+    const translate = m.functions.find((f) => f.name === `${API}translate`)
+    expect(translate.params).toEqual([
+      { name: 'points', type: 'list<record { x: s32, y: s32 }>' },
+      { name: 'dx', type: 's32' },
+    ])
+    expect(await rt.invoke(m, `${API}translate`, [[{ x: 1, y: 1 }], 1])).toEqual([{ x: 2, y: 1 }])
+    expect(await rt.invoke(m, `${API}line-via-editor`, ['p', 2])).toBe('p:2')
+  })
+
   test('core modules: numeric exports only, no WIT', async () => {
     const m = await rt.loadModule(`(module
       (func (export "add") (param i32 i64) (result i64) (i64.add (i64.extend_i32_s (local.get 0)) (local.get 1)))
       (func (export "pair") (result f32 f64) (f32.const 1.5) (f64.const 2.25))
       (func (export "vec") (param v128)))`)
-    expect(m.wit ?? undefined).toBeUndefined()
+    expect(m.wit).toBeUndefined()
     expect(m.functions).toEqual([
       { name: 'add', params: [{ name: 'p0', type: 'i32' }, { name: 'p1', type: 'i64' }], result: 'i64' },
       { name: 'pair', params: [], result: 'tuple<f32, f64>' },

@@ -294,11 +294,12 @@ async function main() {
   await rt.close()
 }
 
-// BENCH_ONLY=capacity or =loading runs just that part (bench/capacity.mjs, bench/loading.mjs);
-// otherwise both follow the main bench.
+// BENCH_ONLY=capacity, =typed or =loading runs just that part (bench/capacity.mjs,
+// bench/typed.mjs, bench/loading.mjs); otherwise they all follow the main bench.
 const only = process.env.BENCH_ONLY
 ;(only ? Promise.resolve() : main())
   .then(async () => (!only || only === 'capacity') && (await import('./capacity.mjs')).runCapacityBench())
+  .then(async () => (!only || only === 'typed') && (await import('./typed.mjs')).runTypedBench())
   .then(async () => (!only || only === 'loading') && (await import('./loading.mjs')).runLoadingBench())
   .catch((e) => {
     console.error(e)

@@ -200,7 +200,7 @@ impl Shared {
 type Done = Box<dyn FnOnce(ExecOutcome) + Send>;
 
 enum Job {
-  Call { request: ExecRequest, reply: Reply },
+  Call { request: Box<ExecRequest>, reply: Reply },
   Enable,
   Dispose(oneshot::Sender<()>),
 }
@@ -276,7 +276,10 @@ impl InstanceHandle {
       submitted: Instant::now(),
       admitted,
     };
-    let _ = self.jobs.send(Job::Call { request, reply });
+    let _ = self.jobs.send(Job::Call {
+      request: Box::new(request),
+      reply,
+    });
   }
 
   /// Lifts a disable: the next call rebuilds the instance.
@@ -407,7 +410,7 @@ impl Actor {
       match job {
         Job::Call { request, mut reply } => {
           reply.admitted.started();
-          self.serve(request, reply).await
+          self.serve(*request, reply).await
         }
         Job::Enable => {
           if self.shared.get() == InstanceState::Disabled {

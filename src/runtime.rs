@@ -15,7 +15,9 @@ use crate::host::js_imports::{ImportBridge, ImportScope};
 use crate::host::log::{LiveEvents, LiveLogs};
 use crate::instance::{self, InstanceCloser, InstanceHandle, RestartPolicy, StateListener};
 use crate::limits::{Limits, LimitsPatch};
-use crate::module::{CompilerChoice, GuestSource, LoadConfig, LoadedModule, load, load_precompiled, precompile};
+use crate::module::{
+  CompilerChoice, GuestSource, LoadConfig, LoadedModule, ModuleKind, load, load_precompiled, precompile,
+};
 use crate::typed::reflect::ImportInfo;
 use crate::typed::value::Value;
 use futures::FutureExt;
@@ -299,7 +301,7 @@ impl Runtime {
       .spawn_blocking(work)
       .await
       .map_err(|e| ProbeError::new(ErrorCode::Host, format!("loading failed unexpectedly: {e}")))??;
-    check_imports(&loaded.code.reflection.imports, &provided)?;
+    check_imports(loaded.code.kind, &loaded.code.reflection.imports, &provided)?;
     let counters = &self.shared.counters;
     let counter = if loaded.cache_hit {
       &counters.cache_hits
@@ -664,8 +666,12 @@ fn typed_args(module: &LoadedModule, name: &str, args: &[Value]) -> Result<crate
 
 /// The link check of a load: every import of the guest's own must be served by JavaScript, and
 /// JavaScript may serve nothing the guest does not import.
-fn check_imports(needed: &[ImportInfo], provided: &[ImportInfo]) -> Result<(), ProbeError> {
-  let show = |i: &ImportInfo| format!("{}#{}", i.module, i.name);
+fn check_imports(kind: ModuleKind, needed: &[ImportInfo], provided: &[ImportInfo]) -> Result<(), ProbeError> {
+  // As `module.imports` lists them: `module::name` for core modules, `interface#name` for components.
+  let show = |i: &ImportInfo| match kind {
+    ModuleKind::Module => format!("{}::{}", i.module, i.name),
+    ModuleKind::Component => format!("{}#{}", i.module, i.name),
+  };
   let missing: Vec<String> = needed.iter().filter(|i| !provided.contains(i)).map(show).collect();
   if !missing.is_empty() {
     return Err(ProbeError::new(

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
-type Call = FnArgs<(f64, f64, String, String, Vec<JsValue>)>;
+/// `(id, scope, module, name, args)`.
+pub type Call = FnArgs<(f64, f64, String, String, Vec<JsValue>)>;
 pub type ImportCalls = ThreadsafeFunction<Call, (), Call, Status, false, true>;
 
 type Waiters = Mutex<HashMap<u64, oneshot::Sender<ImportAnswer>>>;

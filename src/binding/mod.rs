@@ -77,7 +77,7 @@ impl WasmModule {
   }
 
   /// A component's world as WIT text (not for core modules or precompiled components).
-  #[napi(getter)]
+  #[napi(getter, ts_return_type = "string | undefined")]
   pub fn wit(&self) -> Option<String> {
     self.inner.code.reflection.wit.clone()
   }
@@ -198,6 +198,7 @@ fn provided(imports: Option<Vec<NativeImportInfo>>) -> Vec<ImportInfo> {
 /// TypeScript declarations (jco's conventions) for the component in `bytes` or at `path`, for
 /// `wasm-probe types`; `source` names it in the header.
 #[napi(catch_unwind)]
+#[cfg_attr(test, allow(dead_code, reason = "called from JavaScript only"))]
 pub fn typescript_declarations(bytes: Option<Uint8Array>, path: Option<String>, source: String) -> Result<String> {
   let bytes = match (bytes, path) {
     (Some(b), _) => b.to_vec(),
@@ -314,7 +315,7 @@ impl NativeRuntime {
     on_complete: Function<Event, ()>,
     http: Function<FnArgs<(f64, http::NativeHttpRequest)>, ()>,
     #[napi(ts_arg_type = "(id: number, scope: number, module: string, name: string, args: unknown[]) => void")]
-    on_import: Function<FnArgs<(f64, f64, String, String, Vec<JsValue>)>, ()>,
+    on_import: Function<imports::Call, ()>,
   ) -> Result<Self, String> {
     let to_error = |e: napi::Error| napi::Error::new(ErrorCode::Host.as_str().to_string(), e.reason.clone());
     let requests: http::HttpRequests = http

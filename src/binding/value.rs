@@ -112,9 +112,13 @@ impl Reader {
         sys::napi_strict_equals(env, proto, self.object_prototype, &mut plain),
         "prototype",
       )?;
-      let mut proto_type = 0;
-      check(sys::napi_typeof(env, proto, &mut proto_type), "typeof")?;
-      if !plain && proto_type != sys::ValueType::napi_null {
+      if !plain {
+        // `Object.create(null)` objects are plain too.
+        let mut proto_type = 0;
+        check(sys::napi_typeof(env, proto, &mut proto_type), "typeof")?;
+        plain = proto_type == sys::ValueType::napi_null;
+      }
+      if !plain {
         return Ok(Value::Other(
           "an object that is not a plain object (a class instance, a Map, ...)".into(),
         ));

@@ -295,7 +295,7 @@ fn case_payload(payload: Option<&Value>, ty: Option<&Type>, at: &mut At<'_>) -> 
     (None, None) => Ok(None),
     (Some(v), None) => at.fail(format!("the case has no payload, got {v}")),
     (Some(v), Some(ty)) => Ok(Some(Box::new(lower_at(v, ty, at)?))),
-    (None, Some(ty)) if matches!(ty, Type::Option(_)) => Ok(Some(Box::new(Val::Option(None)))),
+    (None, Some(Type::Option(_))) => Ok(Some(Box::new(Val::Option(None)))),
     (None, Some(ty)) => at.fail(format!("missing; expected {}", describe_type(ty))),
   })
 }

@@ -35,6 +35,13 @@ void exports_typed_hello(typed_string_t *name, typed_string_t *ret) {
   dup_text(ret, buf);
 }
 
+/* The probe export: its input back, unchanged. */
+bool exports_typed_execute(typed_string_t *input, typed_string_t *ret, typed_string_t *err) {
+  (void)err;
+  *ret = *input;
+  return true;
+}
+
 /* Every field moves from the parameter to the result. */
 void exports_test_typed_api_echo(exports_test_typed_api_everything_t *value, exports_test_typed_api_everything_t *ret) {
   *ret = *value;

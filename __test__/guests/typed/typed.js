@@ -82,3 +82,8 @@ export const api = {
 export function hello(name) {
   return `hello, ${name}`;
 }
+
+export function execute(input) {
+  const { points, dx } = JSON.parse(input);
+  return JSON.stringify(api.translate(points, dx));
+}
