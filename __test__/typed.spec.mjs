@@ -74,7 +74,7 @@ describe.each(TYPED_GUESTS)('%s guest', (_, file) => {
       expect(byName[`${API}parse-position`].result).toBe('result<position, parse-error>')
       expect(byName[`${API}nested`].params[0].type).toBe('option<option<u32>>')
       expect(byName[`${API}notify`].result ?? undefined).toBeUndefined()
-      expect(Object.keys(byName)).toHaveLength(18)
+      expect(Object.keys(byName)).toHaveLength(19)
       expect(byName.execute.result).toBe('result<string, string>')
     })
 
@@ -187,6 +187,17 @@ describe.each(TYPED_GUESTS)('%s guest', (_, file) => {
       await rejectsWith(rt.invoke(typed, 'hello', 'you'), 'ERR_INVALID_ARG_TYPE')
       await rejectsWith(rt.invoke(typed, 'hello', ['x'], { export: 'hello' }), 'ERR_INVALID_ARG_VALUE')
       await rejectsWith(rt.invoke({}, 'hello', ['x']), 'ERR_INVALID_ARG_TYPE')
+    })
+
+    test('a function that returns a resource is listed, and invoke refuses it naming the resource', async () => {
+      const info = typed.functions.find((f) => f.name === `${API}make-counter`)
+      expect(info).toEqual({ name: `${API}make-counter`, params: [], result: 'counter' })
+      expect(typed.functions.some((f) => f.name.includes('[method]') || f.name.includes('[constructor]'))).toBe(false)
+      const e = await rejectsWith(rt.invoke(typed, `${API}make-counter`), 'ERR_WASM_NO_EXPORT')
+      expect(e.message).toBe(
+        `"${API}make-counter" cannot be invoked from JavaScript: its result (counter) holds an owned resource handle, and resources, futures and streams do not cross to JavaScript`,
+      )
+      expect(typed.wit).toContain('resource counter {')
     })
 
     test('a cyclic argument is refused, not followed', async () => {

@@ -49,8 +49,8 @@ pub fn describe_type(ty: &Type) -> String {
     Type::Option(o) => format!("option<{}>", describe_type(&o.ty())),
     Type::Result(_) => "a result".into(),
     Type::Flags(_) => "flags".into(),
-    Type::Own(_) => "a resource (own)".into(),
-    Type::Borrow(_) => "a resource (borrow)".into(),
+    Type::Own(_) => "an owned resource handle".into(),
+    Type::Borrow(_) => "a borrowed resource handle".into(),
     Type::Future(_) => "a future".into(),
     Type::Stream(_) => "a stream".into(),
     Type::ErrorContext => "an error-context".into(),
@@ -152,15 +152,27 @@ pub fn prepare_call(
       let func = component_func(pre.component(), pre.engine(), name).ok_or_else(|| no_function(name, functions))?;
       let params: Vec<(String, Type)> = func.params().map(|(n, t)| (n.to_string(), t)).collect();
       let results: Vec<Type> = func.results().collect();
+      // Named by their WIT types where the guest's WIT is known: `its result (counter)`.
+      let wit = |ty: Option<&String>| ty.map(|t| format!(" ({t})")).unwrap_or_default();
       let roles = params
         .iter()
-        .map(|(n, t)| (format!("its parameter \"{n}\""), t))
-        .chain(results.iter().map(|t| ("its result".to_string(), t)));
+        .enumerate()
+        .map(|(i, (n, t))| {
+          let ty = info.and_then(|f| f.params.get(i)).map(|p| &p.ty);
+          (format!("its parameter \"{n}\"{}", wit(ty)), t)
+        })
+        .chain(
+          results
+            .iter()
+            .map(|t| (format!("its result{}", wit(info.and_then(|f| f.result.as_ref()))), t)),
+        );
       for (role, ty) in roles {
         if let Some(what) = unsupported(ty) {
           return Err(ProbeError::new(
             ErrorCode::NoExport,
-            format!("\"{name}\" cannot be invoked from JavaScript: {role} holds {what}, which invoke does not support"),
+            format!(
+              "\"{name}\" cannot be invoked from JavaScript: {role} holds {what}, and resources, futures and streams do not cross to JavaScript"
+            ),
           ));
         }
       }

@@ -177,3 +177,19 @@ bool exports_test_typed_api_slow_fetch(typed_string_t *url, uint16_t *ret, typed
   probe_runtime_http_response_free(&response);
   return true;
 }
+
+/* A resource, so that the tests see invoke refuse what cannot cross to JavaScript. */
+struct exports_test_typed_api_counter_t {
+  uint32_t n;
+};
+
+exports_test_typed_api_own_counter_t exports_test_typed_api_constructor_counter(void) {
+  exports_test_typed_api_counter_t *rep = calloc(1, sizeof *rep);
+  return exports_test_typed_api_counter_new(rep);
+}
+
+uint32_t exports_test_typed_api_method_counter_next(exports_test_typed_api_borrow_counter_t self) { return ++self->n; }
+
+exports_test_typed_api_own_counter_t exports_test_typed_api_make_counter(void) { return exports_test_typed_api_constructor_counter(); }
+
+void exports_test_typed_api_counter_destructor(exports_test_typed_api_counter_t *rep) { free(rep); }

@@ -6,7 +6,21 @@ import { getLine, showMessage, readDocument, offsetAt } from 'test:typed/editor@
 
 let counter = 0;
 
+class Counter {
+  constructor() {
+    this.n = 0;
+  }
+  next() {
+    this.n += 1;
+    return this.n;
+  }
+}
+
 export const api = {
+  Counter,
+  makeCounter() {
+    return new Counter();
+  },
   echo(value) {
     return value;
   },
