@@ -85,8 +85,6 @@ export declare class WasmModule {
   get wit(): string | undefined
   /** Every export `invoke` can call, with its WIT parameter and result types. */
   get functions(): Array<NativeFunctionInfo>
-  /** The functions the guest imports that JavaScript must provide (`LoadOptions.imports`). */
-  get guestImports(): Array<NativeImportInfo>
   /** What an instance created now runs: `'baseline'` (Winch) or `'optimized'` (Cranelift) code. */
   get tier(): 'baseline' | 'optimized'
   /** Why the baseline compiler was not used although it was asked for, if so. */

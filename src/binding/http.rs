@@ -7,14 +7,11 @@
 //! The JavaScript wrapper turns throws and aborts into `error` answers; a broken answer becomes
 //! `failed` here, and a hop whose waiter gave up (timeout, cancel) is simply forgotten.
 
+use super::answers::Answers;
 use crate::host::http::{FetchError, HttpResponse, HttpTransport, TransportFuture, TransportRequest};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use tokio::sync::oneshot;
 
 /// One request hop as the JavaScript handler receives it.
 #[napi(object)]
@@ -41,24 +38,9 @@ type Answer = std::result::Result<HttpResponse, FetchError>;
 pub type HttpRequests =
   ThreadsafeFunction<FnArgs<(f64, NativeHttpRequest)>, (), FnArgs<(f64, NativeHttpRequest)>, Status, false, true>;
 
-type Waiters = Mutex<HashMap<u64, oneshot::Sender<Answer>>>;
-
 pub struct JsTransport {
   requests: HttpRequests,
-  waiters: Arc<Waiters>,
-  next: AtomicU64,
-}
-
-/// Forgets a waiter whose future was dropped before JavaScript answered.
-struct Waiting {
-  id: u64,
-  waiters: Arc<Waiters>,
-}
-
-impl Drop for Waiting {
-  fn drop(&mut self) {
-    self.waiters.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
-  }
+  answers: Answers<Answer>,
 }
 
 fn pairs(list: Vec<Vec<String>>) -> Vec<(String, String)> {
@@ -97,33 +79,19 @@ impl JsTransport {
   pub fn new(requests: HttpRequests) -> JsTransport {
     JsTransport {
       requests,
-      waiters: Arc::default(),
-      next: AtomicU64::new(1),
+      answers: Answers::default(),
     }
   }
 
   /// JavaScript's answer to hop `id` (on the JS thread).
   pub fn done(&self, id: f64, response: NativeHttpResponse) {
-    let waiter = self
-      .waiters
-      .lock()
-      .unwrap_or_else(|p| p.into_inner())
-      .remove(&(id as u64));
-    if let Some(waiter) = waiter {
-      let _ = waiter.send(answer_of(response));
-    }
+    self.answers.answer(id, answer_of(response));
   }
 }
 
 impl HttpTransport for JsTransport {
   fn send(&self, request: TransportRequest) -> TransportFuture {
-    let id = self.next.fetch_add(1, Ordering::Relaxed);
-    let (tx, rx) = oneshot::channel();
-    self.waiters.lock().unwrap_or_else(|p| p.into_inner()).insert(id, tx);
-    let waiting = Waiting {
-      id,
-      waiters: self.waiters.clone(),
-    };
+    let waiting = self.answers.wait();
     let call = NativeHttpRequest {
       method: request.method,
       url: request.url,
@@ -132,18 +100,20 @@ impl HttpTransport for JsTransport {
       timeout_ms: request.timeout_ms,
       max_response_bytes: request.max_response_bytes as f64,
     };
-    let status = self
-      .requests
-      .call((id as f64, call).into(), ThreadsafeFunctionCallMode::NonBlocking);
+    let status = self.requests.call(
+      (waiting.id as f64, call).into(),
+      ThreadsafeFunctionCallMode::NonBlocking,
+    );
     Box::pin(async move {
-      let _waiting = waiting;
       if status != Status::Ok {
         return Err(FetchError::Failed(format!(
           "the http handler cannot be reached ({status})"
         )));
       }
-      rx.await
-        .unwrap_or_else(|_| Err(FetchError::Failed("the http handler went away".into())))
+      waiting
+        .received()
+        .await
+        .unwrap_or_else(|| Err(FetchError::Failed("the http handler went away".into())))
     })
   }
 }

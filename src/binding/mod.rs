@@ -4,6 +4,7 @@
 //! Every entry point is panic-safe: sync methods use `catch_unwind`, and futures are wrapped so
 //! a panic becomes an `ERR_WASM_HOST` outcome instead of unwinding into Node.
 
+mod answers;
 mod convert;
 mod http;
 mod imports;
@@ -92,22 +93,6 @@ impl WasmModule {
       .functions
       .iter()
       .map(NativeFunctionInfo::from)
-      .collect()
-  }
-
-  /// The functions the guest imports that JavaScript must provide (`LoadOptions.imports`).
-  #[napi(getter)]
-  pub fn guest_imports(&self) -> Vec<NativeImportInfo> {
-    self
-      .inner
-      .code
-      .reflection
-      .imports
-      .iter()
-      .map(|i| NativeImportInfo {
-        module: i.module.clone(),
-        name: i.name.clone(),
-      })
       .collect()
   }
 

@@ -117,7 +117,10 @@ fn no_function(name: &str, functions: &[reflect::FunctionInfo]) -> ProbeError {
   )
 }
 
-fn arity(name: &str, wanted: usize, params: &[String], got: usize) -> ProbeError {
+fn arity(name: &str, wanted: usize, info: Option<&reflect::FunctionInfo>, got: usize) -> ProbeError {
+  let params: Vec<String> = info
+    .map(|f| f.params.iter().map(|p| format!("{}: {}", p.name, p.ty)).collect())
+    .unwrap_or_default();
   ProbeError::new(
     ErrorCode::InvalidArgValue,
     format!(
@@ -144,9 +147,6 @@ pub fn prepare_call(
   args: &[Value],
 ) -> Result<TypedArgs, ProbeError> {
   let info = functions.iter().find(|f| f.name == name);
-  let shown: Vec<String> = info
-    .map(|f| f.params.iter().map(|p| format!("{}: {}", p.name, p.ty)).collect())
-    .unwrap_or_default();
   match &artifact.prepared {
     Prepared::Component(pre) => {
       let func = component_func(pre.component(), pre.engine(), name).ok_or_else(|| no_function(name, functions))?;
@@ -177,7 +177,7 @@ pub fn prepare_call(
         }
       }
       if args.len() != params.len() {
-        return Err(arity(name, params.len(), &shown, args.len()));
+        return Err(arity(name, params.len(), info, args.len()));
       }
       let mut out = Vec::with_capacity(args.len());
       for (i, (arg, (param, ty))) in args.iter().zip(&params).enumerate() {
@@ -200,7 +200,7 @@ pub fn prepare_call(
       };
       let params: Vec<wasmtime::ValType> = ty.params().collect();
       if args.len() != params.len() {
-        return Err(arity(name, params.len(), &shown, args.len()));
+        return Err(arity(name, params.len(), Some(info), args.len()));
       }
       let mut out = Vec::with_capacity(args.len());
       for (i, (arg, ty)) in args.iter().zip(&params).enumerate() {

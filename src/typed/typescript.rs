@@ -217,7 +217,7 @@ pub fn declarations(bytes: &[u8], source: &str) -> Result<String, String> {
     .collect();
   let g = Gen {
     resolve: &resolve,
-    emitted: emitted.clone(),
+    emitted,
   };
   let mut out = format!(
     "// TypeScript declarations for {source}, written by `wasm-probe types`. Values follow jco's\n\
@@ -225,9 +225,9 @@ pub fn declarations(bytes: &[u8], source: &str) -> Result<String, String> {
      //   const invoke: Invoke = (name, args) => runtime.invoke(module, name, args) as any\n\
      //   const imports: Imports = {{ ... }}; runtime.loadModule(file, {{ imports }})\n\n"
   );
-  for id in &emitted {
-    if !resolve.interfaces[*id].types.is_empty() {
-      g.namespace(&mut out, *id);
+  for &id in &g.emitted {
+    if !resolve.interfaces[id].types.is_empty() {
+      g.namespace(&mut out, id);
     }
   }
   for (name, ty) in world_types(w) {
