@@ -76,12 +76,17 @@ describe('the example extension', () => {
         ...readdirSync(join(root, 'lib')).map((f) => `extension/dist/wasm-probe-runtime/lib/${f}`),
         'extension/dist/guests/word-count.wasm',
         'extension/dist/guests/word-count.cwasm',
+        'extension/dist/guests/greet.wasm',
       ]),
     )
     const worker = entries.find((e) => e.name === 'extension/dist/wasm-probe-runtime/lib/compile-worker.js')
     expect(worker.read()).toBe(readFileSync(join(root, 'lib', 'compile-worker.js'), 'utf8'))
     const artifacts = entries.filter((e) => e.name.endsWith('.cwasm'))
-    expect(artifacts.map((e) => e.name).sort()).toEqual(['extension/dist/guests/text-stats.cwasm', 'extension/dist/guests/word-count.cwasm'])
+    expect(artifacts.map((e) => e.name).sort()).toEqual([
+      'extension/dist/guests/greet.cwasm',
+      'extension/dist/guests/text-stats.cwasm',
+      'extension/dist/guests/word-count.cwasm',
+    ])
     expect(names.some((n) => n.startsWith('extension/src/'))).toBe(false)
     const manifest = entries.find((e) => e.name === 'extension.vsixmanifest').read()
     expect(manifest).toContain(`TargetPlatform="${target}"`)
@@ -97,7 +102,11 @@ describe('the example extension', () => {
     // As packaged: dist/guests/ next to the bundle, the artifact for this target, nothing to log.
     const logged = []
     const packaged = new ProbeRunner({ log: (l) => logged.push(l) })
-    expect(packaged.bundledGuests()).toEqual(['text-stats', 'word-count'])
+    expect(packaged.bundledGuests()).toEqual(['greet', 'text-stats', 'word-count'])
+    // The JavaScript guest (componentize-js): from its artifact, no compile.
+    const greeted = await packaged.runBundled({ guest: 'greet', input: { name: 'Ada' }, token: never, onLog() {} })
+    expect(greeted).toMatchObject({ ok: true, loadedFrom: join(ext, 'dist', 'guests', 'greet.cwasm') })
+    expect(greeted.result.output).toMatchObject({ greeting: 'hello, Ada', language: 'javascript' })
     // The typed guest: a string in, a record out, from its precompiled artifact.
     const stats = await packaged.summarize('one two\nthree', never)
     expect(stats).toEqual({ ok: true, value: { words: 3, lines: 2, longestWord: 'three' } })
@@ -133,7 +142,7 @@ describe('the example extension', () => {
     const { precompileGuests } = await import(join(ext, 'scripts', 'package.mjs'))
     const foreignDir = join(out, 'foreign-guests')
     const foreign = process.arch === 'arm64' ? 'x86_64-unknown-linux-gnu' : 'aarch64-unknown-linux-gnu'
-    expect(await precompileGuests(foreignDir, foreign)).toEqual(
+    expect(await precompileGuests(foreignDir, foreign, ['word-count', 'text-stats'])).toEqual(
       ['word-count.wasm', 'word-count.cwasm', 'text-stats.wasm', 'text-stats.cwasm'].map((f) => join(foreignDir, f)),
     )
     const foreignLog = []
@@ -183,6 +192,7 @@ describe('the example extension', () => {
   test('the check CI runs on each target passes on this VSIX: its guests run from their artifacts', () => {
     const report = execFileSync(process.execPath, [join(ext, 'scripts', 'check-vsix.mjs'), vsix], { encoding: 'utf8' })
     expect(report).toMatch(/^ok {3}word-count: word-count\.wasm: \{"words":4\} .*\(loaded from .*word-count\.cwasm\)$/m)
+    expect(report).toMatch(/^ok {3}greet: greet\.wasm: \{"greeting":"hello, its target".*\(loaded from .*greet\.cwasm\)$/m)
     expect(report).toMatch(/^ok {3}text-stats: \{"words":4,"lines":1,"longestWord":"checked"\} \(loaded from .*text-stats\.cwasm\)$/m)
   })
 })

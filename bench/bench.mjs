@@ -294,13 +294,14 @@ async function main() {
   await rt.close()
 }
 
-// BENCH_ONLY=capacity, =typed or =loading runs just that part (bench/capacity.mjs,
-// bench/typed.mjs, bench/loading.mjs); otherwise they all follow the main bench.
+// BENCH_ONLY=capacity, =typed, =loading or =vscode runs just that part (bench/capacity.mjs,
+// bench/typed.mjs, bench/loading.mjs, bench/vscode-host.mjs); otherwise they all follow the main bench.
 const only = process.env.BENCH_ONLY
 ;(only ? Promise.resolve() : main())
   .then(async () => (!only || only === 'capacity') && (await import('./capacity.mjs')).runCapacityBench())
   .then(async () => (!only || only === 'typed') && (await import('./typed.mjs')).runTypedBench())
   .then(async () => (!only || only === 'loading') && (await import('./loading.mjs')).runLoadingBench())
+  .then(async () => (!only || only === 'vscode') && (await import('./vscode-host.mjs')).runVsCodeHostBench())
   .catch((e) => {
     console.error(e)
     process.exit(1)

@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { aptInstall } from './apt.mjs'
 import { wasmClang } from './wasm-clang.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -60,20 +61,14 @@ function ensureWasmToolchain() {
     throw new Error(`${wasmClang().command} cannot build for wasm32-wasip1: WASI_SDK_PATH must name an unpacked wasi-sdk`)
   }
   const packages = ['clang', 'lld', 'wasi-libc', 'libclang-rt-dev-wasm32']
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
-  const hasApt = spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status === 0
-  if (!hasApt) {
+  if (spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) {
     throw new Error(
       `building the C guests needs clang with a wasm32-wasi sysroot (wasi-libc), which is not installed.\n` +
         `Unpack wasi-sdk (https://github.com/WebAssembly/wasi-sdk/releases) and set WASI_SDK_PATH to it, or\n` +
         `install clang, lld, wasi-libc and the wasm32 compiler-rt builtins with your package manager.`,
     )
   }
-  const apt = (...args) => (isRoot ? run('apt-get', args, { env }) : run('sudo', ['apt-get', ...args], { env }))
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
-  say(`installing the C-to-wasm toolchain: ${packages.join(' ')}`)
-  apt('update', '-qq')
-  apt('install', '-y', '-qq', ...packages)
+  aptInstall(packages, 'the C-to-wasm toolchain', say)
   if (!wasmToolchainWorks()) throw new Error('clang still cannot build for wasm32-wasi after installing the toolchain')
 }
 

@@ -52,11 +52,12 @@ try {
   if (guests.length === 0) throw new Error(`${vsix} has no bundled guests`)
   const never = { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) }
   for (const guest of guests) {
-    // A probe runs with JSON input; the typed text-stats guest is invoked with a string.
+    // A probe runs with JSON input (word-count reads its text, greet its name); the typed
+    // text-stats guest is invoked with a string.
     const summary =
       guest === 'text-stats'
         ? await runner.summarize('checked on its target', never).then((s) => ({ ok: s.ok, headline: s.ok ? JSON.stringify(s.value) : s.headline }))
-        : await runner.runBundled({ guest, input: { text: 'checked on its target' }, token: never, onLog() {} })
+        : await runner.runBundled({ guest, input: { text: 'checked on its target', name: 'its target' }, token: never, onLog() {} })
     const { from } = await runner.loadBundled(guest)
     const precompiled = summary.ok && from.endsWith('.cwasm')
     console.log(`${precompiled ? 'ok  ' : 'FAIL'} ${guest}: ${summary.headline} (loaded from ${from})`)

@@ -64,6 +64,8 @@ export interface RunnerOptions {
   /** Where the extension's own guests are: `<name>.wasm`, each with the `<name>.cwasm` the
    *  packaging script precompiled for the VSIX's target. Default: `guests/` next to this file. */
   guestsDir?: string
+  /** Where the runtime keeps compiled code between sessions (`cacheDir`); none when absent. */
+  cacheDir?: string
   /** The runner's own messages (e.g. why a precompiled artifact was not used): the output channel. */
   log?: (line: string) => void
 }
@@ -97,7 +99,7 @@ export class ProbeRunner {
   private readonly bundled = new Map<string, Promise<LoadedGuest>>()
 
   constructor(options: RunnerOptions = {}) {
-    this.runtime = new WasmRuntime({ limits: { timeoutMs: 10_000, memoryBytes: 64 << 20 } })
+    this.runtime = new WasmRuntime({ limits: { timeoutMs: 10_000, memoryBytes: 64 << 20 }, cacheDir: options.cacheDir })
     this.guestsDir = options.guestsDir ?? join(__dirname, 'guests')
     this.log = options.log ?? (() => {})
   }

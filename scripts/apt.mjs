@@ -1,0 +1,35 @@
+// Debian packages a step needs, installed with apt-get (through sudo unless already root) when
+// some are missing. Used by setup.mjs (the C-to-wasm toolchain) and the VS Code host test
+// (chromium, libkrb5-dev).
+import { spawnSync } from 'node:child_process'
+
+/** True when dpkg reports every package installed. */
+export function debianPackagesInstalled(packages) {
+  return packages.every((p) => spawnSync('dpkg', ['-s', p], { stdio: 'ignore' }).status === 0)
+}
+
+/**
+ * Installs `packages` with apt-get; `why` names what needs them in the error when apt-get is absent.
+ * @param {string[]} packages
+ * @param {string} why
+ * @param {(msg: string) => void} say
+ */
+export function aptInstall(packages, why, say = console.error) {
+  if (spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    throw new Error(`${why} needs ${packages.join(', ')}, and apt-get is not available to install them: install them with your package manager`)
+  }
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  const apt = (...args) => {
+    const [cmd, argv] = isRoot ? ['apt-get', args] : ['sudo', ['apt-get', ...args]]
+    // dpkg's progress is hundreds of lines: shown only when the step fails.
+    const r = spawnSync(cmd, argv, { env, encoding: 'utf8', maxBuffer: 256 << 20 })
+    if (r.status !== 0) {
+      const tail = `${r.stdout ?? ''}\n${r.stderr ?? ''}`.trim().split('\n').slice(-30).join('\n')
+      throw new Error(`${cmd} ${argv.join(' ')} failed with exit code ${r.status}:\n${tail}`)
+    }
+  }
+  say(`installing ${packages.join(' ')} (for ${why})`)
+  apt('update', '-qq')
+  apt('install', '-y', '-qq', ...packages)
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+// Installs what running the real VS Code extension host here takes, once, under build/vscode-host/
+// (each step is skipped when its result is already there at the pinned version):
+//   1. Debian's chromium (the headless client whose window makes code-server start an extension
+//      host) and libkrb5-dev (code-server's kerberos dependency builds from source);
+//   2. Node 24 from the npm registry (the package node-<os>-<arch>, which ships bin/node and the
+//      headers in include/node): code-server's postinstall refuses any other major version;
+//   3. code-server, installed by npm running under that Node, with npm_config_nodedir pointing at
+//      it so node-gyp builds the native modules against its headers instead of downloading them.
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { aptInstall, debianPackagesInstalled } from '../apt.mjs'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const HOST_DIR = join(root, 'build', 'vscode-host')
+/** code-server 4.139.1 is VS Code 1.139.1's server: its extension host is plain Node 24. */
+export const CODE_SERVER_VERSION = '4.139.1'
+export const NODE_VERSION = '24.22.3'
+const DEBIAN_PACKAGES = ['chromium', 'libkrb5-dev']
+
+function installedVersion(packageDir) {
+  try {
+    return JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')).version
+  } catch {
+    return undefined
+  }
+}
+
+/** `npm install spec` into `dir` (a private package of its own), with `env` on top of ours. */
+function npmInstall(dir, spec, env = process.env) {
+  mkdirSync(dir, { recursive: true })
+  if (!existsSync(join(dir, 'package.json'))) writeFileSync(join(dir, 'package.json'), '{ "private": true }\n')
+  const log = join(dir, 'install.log')
+  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', spec], { cwd: dir, env, encoding: 'utf8', maxBuffer: 64 << 20 })
+  writeFileSync(log, `${r.stdout ?? ''}\n${r.stderr ?? ''}`)
+  if (r.status !== 0) {
+    const tail = `${r.stdout ?? ''}\n${r.stderr ?? ''}`.trim().split('\n').slice(-30).join('\n')
+    throw new Error(`npm install ${spec} failed (exit ${r.status}; the whole log is ${log}):\n${tail}`)
+  }
+}
+
+/**
+ * Makes sure chromium, Node 24 and code-server are installed; returns where they are.
+ * @param {{ say?: (msg: string) => void }} [options]
+ */
+export function ensureVsCodeHost({ say = (m) => console.error(`[vscode-host] ${m}`) } = {}) {
+  if (process.platform !== 'linux') throw new Error(`the VS Code host test installs Debian's chromium and runs on Linux; this is ${process.platform}`)
+  if (!debianPackagesInstalled(DEBIAN_PACKAGES)) aptInstall(DEBIAN_PACKAGES, 'the VS Code extension host test', say)
+
+  const nodePackage = `node-${process.platform}-${process.arch}`
+  const nodeDir = join(HOST_DIR, 'node24', 'node_modules', nodePackage)
+  if (installedVersion(nodeDir) !== NODE_VERSION) {
+    say(`installing Node ${NODE_VERSION} (${nodePackage} from npm)`)
+    npmInstall(join(HOST_DIR, 'node24'), `${nodePackage}@${NODE_VERSION}`)
+  }
+  const node = join(nodeDir, 'bin', 'node')
+
+  const codeServerDir = join(HOST_DIR, 'code-server')
+  if (installedVersion(join(codeServerDir, 'node_modules', 'code-server')) !== CODE_SERVER_VERSION) {
+    say(`installing code-server ${CODE_SERVER_VERSION} (about 3 minutes and 1.2 GB)`)
+    npmInstall(codeServerDir, `code-server@${CODE_SERVER_VERSION}`, {
+      ...process.env,
+      PATH: `${join(nodeDir, 'bin')}:${process.env.PATH}`,
+      npm_config_nodedir: nodeDir,
+    })
+  }
+  const codeServer = join(codeServerDir, 'node_modules', '.bin', 'code-server')
+  const chromium = process.env.CHROMIUM ?? '/usr/bin/chromium'
+  for (const [what, path] of [['node', node], ['code-server', codeServer], ['chromium', chromium]]) {
+    if (!existsSync(path)) throw new Error(`${what} is not at ${path} after installing it`)
+  }
+  return { node, nodeDir, codeServer, chromium }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  try {
+    console.log(JSON.stringify(ensureVsCodeHost(), null, 2))
+  } catch (e) {
+    console.error(`[vscode-host] ${e.message}`)
+    process.exit(1)
+  }
+}
