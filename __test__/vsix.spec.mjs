@@ -95,8 +95,7 @@ describe('the example extension', () => {
 
   test('its bundled guests run from their precompiled artifact, and from the .wasm when the artifact is refused', async () => {
     const require = createRequire(import.meta.url)
-    const { ProbeRunner } = require(join(ext, 'dist', 'probe-runner.js'))
-    const never = { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) }
+    const { ProbeRunner, neverCancelled: never } = require(join(ext, 'dist', 'probe-runner.js'))
     const count = (runner, text) => runner.runBundled({ guest: 'word-count', input: { text }, token: never, onLog() {} })
 
     // As packaged: dist/guests/ next to the bundle, the artifact for this target, nothing to log.
@@ -166,9 +165,8 @@ describe('the example extension', () => {
 
   test('its probe runner works from the packaged files: result, logs, cancellation, errors', async () => {
     const require = createRequire(import.meta.url)
-    const { ProbeRunner, toAbortSignal } = require(join(ext, 'dist', 'probe-runner.js'))
+    const { ProbeRunner, toAbortSignal, neverCancelled: never } = require(join(ext, 'dist', 'probe-runner.js'))
     const runner = new ProbeRunner()
-    const never = { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) }
     const lines = []
     const ok = await runner.run({ file: join(root, 'examples', 'guests', 'wat', 'word-count.wat'), input: { text: 'a b' }, token: never, onLog: (l) => lines.push(l) })
     expect(ok.ok).toBe(true)

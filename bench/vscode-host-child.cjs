@@ -13,10 +13,9 @@ async function main() {
     const { WasmRuntime } = require(join(job.extensionPath, 'dist', 'wasm-probe-runtime'))
     return echoLoop(WasmRuntime, job.guest, job.calls)
   }
-  const never = { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) }
   const start = performance.now()
   // What activate() does before the first command: load the bundle, which loads the addon.
-  const { ProbeRunner } = require(join(job.extensionPath, 'dist', 'probe-runner.js'))
+  const { ProbeRunner, neverCancelled: never } = require(join(job.extensionPath, 'dist', 'probe-runner.js'))
   const runner = new ProbeRunner({ guestsDir: join(job.extensionPath, 'dist', 'guests'), cacheDir: job.cacheDir })
   const activated = performance.now()
   const summary = job.bundled

@@ -13,16 +13,19 @@
 //     command: picked with "Run a probe…" and an empty compiled-code cache (cold), the same again
 //     with the cache the cold run filled (cached), and the bundled greet from its precompiled
 //     artifact ("Run a bundled probe…");
+//     Each host row starts 3 s after the reloaded window's driver reported in, when the start-up
+//     of VS Code's own extensions on that thread is over.
 //   - the echo probe's sequential round trip: echo-loop.js (2000 executeProbe calls after 200
 //     warm-up ones) with the extension's own copy of the addon; median per call and the JS
 //     thread's busy time per call (performance.eventLoopUtilization()).
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { packageExtension } from '../examples/vscode-extension/scripts/package.mjs'
 import { HOST_DIR, ensureVsCodeHost } from '../scripts/vscode-host/install.mjs'
-import { EXAMPLE_ID, HostSession, packageDriver } from '../scripts/vscode-host/session.mjs'
+import { EXAMPLE_ID, HostSession, packageDriver, sleep } from '../scripts/vscode-host/session.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
@@ -30,11 +33,9 @@ const RUNS = Number(process.env.BENCH_VSCODE_RUNS || 3)
 const JS_GUEST = join(root, 'build', 'guests', 'js', 'greet.wasm')
 const ECHO = join(root, '__test__', 'guests', 'echo.wat')
 const INPUT = { name: 'Grace' }
+const SETTLE_MS = 3000
 const round = (x, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-}
+const { median } = createRequire(import.meta.url)('../scripts/vscode-host/echo-loop.js')
 
 function plainNode(node, job) {
   const r = spawnSync(node, [join(here, 'vscode-host-child.cjs'), JSON.stringify(job)], { encoding: 'utf8', timeout: 180_000, maxBuffer: 16 << 20 })
@@ -44,10 +45,7 @@ function plainNode(node, job) {
 }
 
 /** The example's compiled-code cache in the host (context.globalStorageUri/compiled). */
-function hostCacheDir(session) {
-  const storage = join(session.userData, 'User', 'globalStorage', EXAMPLE_ID)
-  return join(storage, 'compiled')
-}
+const hostCacheDir = (session) => join(session.userData, 'User', 'globalStorage', EXAMPLE_ID, 'compiled')
 
 export async function runVsCodeHostBench() {
   const host = ensureVsCodeHost()
@@ -67,12 +65,23 @@ export async function runVsCodeHostBench() {
       for (const kind of ['cold', 'cached', 'precompiled']) {
         if (kind === 'cold') rmSync(hostCacheDir(session), { recursive: true, force: true })
         await session.reloadWindow()
+        // Measured once the new window's start-up (VS Code's own extensions activating on the same
+        // thread) has died down: an extension without activation events starts on its first command.
+        await sleep(SETTLE_MS)
         const [command, args] = kind === 'precompiled' ? ['wasmProbe.runBundled', ['greet', INPUT]] : ['wasmProbe.run', [JS_GUEST, INPUT]]
         const r = await session.call('firstResult', { id: EXAMPLE_ID, command, args })
         if (!r.value?.ok) throw new Error(`${kind} in the host: ${JSON.stringify(r.value)}`)
+        // The cold row filled the cache the next one reads: were it elsewhere, "cold" would not be.
+        if (kind === 'cold' && !(existsSync(hostCacheDir(session)) && readdirSync(hostCacheDir(session)).length > 0)) {
+          throw new Error(`the cold run left nothing in ${hostCacheDir(session)}: the example's cache is not there`)
+        }
         host_[kind].push(r.totalMs)
         host_.activate.push(r.activateMs)
 
+        // The host's background work (its tier-up compile) ends with its window, so that it does
+        // not compete with the Node run: a fresh window, idle, while the Node process runs.
+        await session.reloadWindow()
+        await sleep(SETTLE_MS)
         if (kind === 'cold') rmSync(nodeCache, { recursive: true, force: true })
         const n = plainNode(host.node, { extensionPath, cacheDir: nodeCache, input: INPUT, ...(kind === 'precompiled' ? { bundled: 'greet' } : { file: JS_GUEST }) })
         node[kind].push(n.totalMs)
@@ -80,6 +89,7 @@ export async function runVsCodeHostBench() {
       }
     }
     await session.reloadWindow()
+    await sleep(SETTLE_MS)
     echoHost = await session.call('echo', { addon: join(extensionPath, 'dist', 'wasm-probe-runtime'), guest: ECHO, calls: 2000 })
     echoNode = plainNode(host.node, { kind: 'echo', extensionPath, guest: ECHO, calls: 2000 })
   } finally {
@@ -96,6 +106,7 @@ export async function runVsCodeHostBench() {
   ]
   console.log(`\nVS Code extension host (code-server, VS Code ${info.vscode}, Node ${info.versions.node}) vs plain Node ${info.versions.node}; medians of ${RUNS} fresh processes`)
   console.table(rows)
+  console.log('echo, raw:', { host: echoHost, node: echoNode })
   return rows
 }
 

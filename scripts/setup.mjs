@@ -60,15 +60,13 @@ function ensureWasmToolchain() {
   if (process.env.WASI_SDK_PATH) {
     throw new Error(`${wasmClang().command} cannot build for wasm32-wasip1: WASI_SDK_PATH must name an unpacked wasi-sdk`)
   }
-  const packages = ['clang', 'lld', 'wasi-libc', 'libclang-rt-dev-wasm32']
-  if (spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) {
-    throw new Error(
+  aptInstall(['clang', 'lld', 'wasi-libc', 'libclang-rt-dev-wasm32'], 'the C-to-wasm toolchain', {
+    say,
+    withoutApt:
       `building the C guests needs clang with a wasm32-wasi sysroot (wasi-libc), which is not installed.\n` +
-        `Unpack wasi-sdk (https://github.com/WebAssembly/wasi-sdk/releases) and set WASI_SDK_PATH to it, or\n` +
-        `install clang, lld, wasi-libc and the wasm32 compiler-rt builtins with your package manager.`,
-    )
-  }
-  aptInstall(packages, 'the C-to-wasm toolchain', say)
+      `Unpack wasi-sdk (https://github.com/WebAssembly/wasi-sdk/releases) and set WASI_SDK_PATH to it, or\n` +
+      `install clang, lld, wasi-libc and the wasm32 compiler-rt builtins with your package manager.`,
+  })
   if (!wasmToolchainWorks()) throw new Error('clang still cannot build for wasm32-wasi after installing the toolchain')
 }
 

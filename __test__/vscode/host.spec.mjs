@@ -8,8 +8,8 @@
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { packageExtension } from '../../examples/vscode-extension/scripts/package.mjs'
-import { HOST_DIR, ensureVsCodeHost } from '../../scripts/vscode-host/install.mjs'
+import { TARGETS, packageExtension } from '../../examples/vscode-extension/scripts/package.mjs'
+import { HOST_DIR, ensureVsCodeHost, unsupportedHere } from '../../scripts/vscode-host/install.mjs'
 import { EXAMPLE_ID, HostSession, isAlive, packageDriver, waitFor } from '../../scripts/vscode-host/session.mjs'
 import { guest, root, watGuest } from '../helpers.mjs'
 
@@ -44,7 +44,12 @@ async function clickWhenStill(element) {
 
 const traced = () => (existsSync(trace) ? readFileSync(trace, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [])
 
+// Elsewhere than Linux the whole file is skipped, saying why (install.mjs prints the same).
+if (unsupportedHere()) console.warn(`[vscode] skipped: ${unsupportedHere()}`)
+const linuxOnly = describe.skipIf(unsupportedHere() !== undefined)
+
 beforeAll(async () => {
+  if (unsupportedHere()) return
   const host = ensureVsCodeHost()
   vsix = await packageExtension(`linux-${process.arch}`, join(HOST_DIR, 'vsix'))
   const driver = packageDriver(join(HOST_DIR, 'driver-vsix'))
@@ -56,7 +61,7 @@ afterAll(async () => {
   await session?.stop()
 })
 
-describe('the example extension in the real VS Code extension host', () => {
+linuxOnly('the example extension in the real VS Code extension host', () => {
   test('activates on its first command and maps the one .node of its VSIX', async () => {
     const { versions, vscode, execPath } = await session.call('process')
     expect(vscode).toBe('1.139.1')
@@ -72,11 +77,12 @@ describe('the example extension in the real VS Code extension host', () => {
     expect(extensionPath.startsWith(join(dir, 'extensions'))).toBe(true)
     const natives = (await session.call('nativeModules')).paths
     console.log(`[vscode] extension host: node ${versions.node} (${execPath}), modules ${versions.modules}, napi ${versions.napi}; first result ${first.totalMs.toFixed(0)} ms`)
-    expect(natives.filter((p) => p.includes('wasm-probe-runtime'))).toEqual([join(extensionPath, 'dist', 'wasm-probe-runtime', `wasm-probe-runtime.linux-${process.arch === 'x64' ? 'x64' : 'arm64'}-gnu.node`)])
+    const binary = `wasm-probe-runtime.${TARGETS[`linux-${process.arch}`].binary}.node`
+    expect(natives.filter((p) => p.includes('wasm-probe-runtime'))).toEqual([join(extensionPath, 'dist', 'wasm-probe-runtime', binary)])
   })
 })
 
-describe('its commands in the real extension host', () => {
+linuxOnly('its commands in the real extension host', () => {
   const run = (file, input) => session.command('wasmProbe.run', file, input)
 
   test('"Run a probe…" runs a WAT, a C and a JavaScript probe; their logs reach the output channel', async () => {
@@ -113,6 +119,8 @@ describe('its commands in the real extension host', () => {
     await session.command('notifications.clearAll')
     await inWindow('no notifications', () => document.querySelectorAll('.notification-toast').length === 0)
     const running = run(watGuest('loop.wat'), null)
+    // Settled (and checked below) even when the wait for the button fails first.
+    running.catch(() => {})
     // The notification VS Code shows for withProgress({ cancellable: true }), clicked in the window.
     // Found once its toast has faded in: a click during the animation can land beside it.
     const cancel = await inWindow('the progress notification’s Cancel button', () => {
@@ -140,14 +148,15 @@ describe('its commands in the real extension host', () => {
     await waitFor('the output channel to hold the word count', () => session.outputChannel('Wasm Probe').includes('5 words, 3 lines'), 20_000)
     await inWindow('the word count in the output panel', () => document.querySelector('.part.panel')?.innerText.replace(/\s+/g, ' ').includes('Untitled-1: 5 words, 3 lines'))
     await session.command('workbench.action.closeAuxiliaryBar')
+    await session.page.mouse.move(600, 300) // no hover tooltip in the picture
     await session.page.screenshot({ path: screenshot })
     expect(statSync(screenshot).size).toBeGreaterThan(10_000)
   })
 
   test('deactivate() closes the runtime and the extension host exits', async () => {
     const old = session.driver.pid
+    // reloadWindow() waits for the old extension host's process to be gone.
     await session.reloadWindow()
-    expect(isAlive(old)).toBe(false)
     const events = traced().filter((e) => e.pid === old)
     expect(events.map((e) => e.event)).toEqual(['activated', 'deactivated'])
     // The new extension host works the same; the example activates there again on its command.

@@ -3,7 +3,7 @@
 // connected (the extension host starts only when a window does). The test driver extension
 // (driver/) lets the caller run commands inside that extension host over a loopback port.
 import { execFileSync, spawn } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -12,14 +12,18 @@ import puppeteer from 'puppeteer-core'
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
 export const EXAMPLE_ID = 'wasm-probe-runtime.wasm-probe-example'
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+/** How long one driver op may take before the caller gives up on it. */
+const CALL_TIMEOUT_MS = 120_000
 
 /** Polls `probe` every 200 ms until it returns something truthy; throws naming `what` after `ms`. */
-export async function waitFor(what, probe, ms) {
+export async function waitFor(what, probe, ms, failed = () => undefined) {
   const deadline = Date.now() + ms
   for (;;) {
     const value = await probe()
     if (value) return value
+    const reason = failed()
+    if (reason) throw new Error(`${reason} while waiting for ${what}`)
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
     await sleep(200)
   }
@@ -50,29 +54,54 @@ function freePort() {
   })
 }
 
-/** Process ids whose process group is `pgid` (from /proc). */
-function processGroup(pgid) {
-  const pids = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (Number(fields[2]) === pgid && fields[0] !== 'Z') pids.push(Number(entry))
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids
-}
-
-export const isAlive = (pid) => {
+/** State and process group of process `pid` from /proc/<pid>/stat, or undefined when it is gone. */
+function procStat(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return { state: fields[0], pgid: Number(fields[2]) }
   } catch {
-    return false
+    return undefined
   }
+}
+
+/** Process ids of the live processes of process group `pgid`. */
+function processGroup(pgid) {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      const stat = procStat(pid)
+      return stat && stat.pgid === pgid && stat.state !== 'Z'
+    })
+    .map(Number)
+}
+
+/** True while process `pid` runs (a zombie does not). */
+export const isAlive = (pid) => {
+  const stat = procStat(pid)
+  return stat !== undefined && stat.state !== 'Z'
+}
+
+/** SIGTERMs process group `pgid`, waits up to `ms` for it to be gone, SIGKILLs what is left;
+ *  returns the pids that had to be killed. */
+async function endProcessGroup(pgid, ms) {
+  if (processGroup(pgid).length === 0) return []
+  try {
+    process.kill(-pgid, 'SIGTERM')
+  } catch {
+    return []
+  }
+  const deadline = Date.now() + ms
+  while (processGroup(pgid).length > 0 && Date.now() < deadline) await sleep(200)
+  const left = processGroup(pgid)
+  for (const pid of left) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return left
 }
 
 export class HostSession {
@@ -125,15 +154,32 @@ export class HostSession {
     for (const vsix of vsixes) {
       execFileSync(host.codeServer, [...args, '--force', '--install-extension', vsix], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     }
-    const log = openSync(join(dir, 'code-server.log'), 'w')
+    const logFile = join(dir, 'code-server.log')
+    const log = openSync(logFile, 'w')
     const server = spawn(
       host.codeServer,
-      [...args, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override', workspace],
+      [
+        ...args,
+        '--disable-telemetry',
+        '--disable-update-check',
+        '--disable-workspace-trust',
+        '--disable-getting-started-override',
+        // A window that goes without saying goodbye (a reload can race its own farewell) keeps its
+        // extension host waiting for it to reconnect: 3 hours by default, 5 s here.
+        '--reconnection-grace-time',
+        '5',
+        workspace,
+      ],
       { env, stdio: ['ignore', log, log], detached: true },
     )
-    const session = new HostSession({ dir, port, server, driverDir, userData, workspace })
+    closeSync(log)
+    // code-server failing to start, or exiting at any time, ends every wait on it.
+    let gone
+    server.once('error', (e) => (gone = `code-server could not start: ${e.message}`))
+    server.once('exit', (code, signal) => (gone = `code-server exited (${signal ?? `code ${code}`})`))
+    const session = new HostSession({ dir, port, server, driverDir, userData, workspace, gone: () => gone })
     try {
-      await waitFor('code-server to answer /healthz', () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 60_000)
+      await waitFor('code-server to answer /healthz', () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 60_000, session.gone)
       session.browser = await puppeteer.launch({
         executablePath: host.chromium,
         headless: true,
@@ -149,13 +195,13 @@ export class HostSession {
       await session.waitForDriver()
     } catch (e) {
       await session.stop()
-      throw new Error(`${e.message} (code-server's log: ${join(dir, 'code-server.log')})`)
+      throw new Error(`${e.message} (code-server's log: ${logFile})`)
     }
     return session
   }
 
-  constructor({ dir, port, server, driverDir, userData, workspace }) {
-    Object.assign(this, { dir, port, server, driverDir, userData, workspace })
+  constructor({ dir, port, server, driverDir, userData, workspace, gone }) {
+    Object.assign(this, { dir, port, server, driverDir, userData, workspace, gone })
     /** The current extension host's driver: { port, pid }. */
     this.driver = undefined
   }
@@ -171,13 +217,18 @@ export class HostSession {
           .filter((r) => r.pid !== exceptPid && isAlive(r.pid))
           .sort((a, b) => b.time - a.time)[0],
       120_000,
+      this.gone,
     )
     return this.driver
   }
 
   /** Runs driver op `op` in the extension host; throws with the host's error when it failed. */
   async call(op, body = {}) {
-    const response = await fetch(`http://127.0.0.1:${this.driver.port}/`, { method: 'POST', body: JSON.stringify({ op, ...body }) })
+    const response = await fetch(`http://127.0.0.1:${this.driver.port}/`, {
+      method: 'POST',
+      body: JSON.stringify({ op, ...body }),
+      signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+    })
     const answer = await response.json()
     if (!answer.ok) throw new Error(`${op} failed in the extension host: ${answer.error}`)
     return answer
@@ -197,7 +248,7 @@ export class HostSession {
     const old = this.driver.pid
     await this.page.reload({ waitUntil: 'domcontentloaded' })
     await this.page.waitForSelector('.monaco-workbench', { timeout: 120_000 })
-    await waitFor(`the old extension host (pid ${old}) to exit`, () => !isAlive(old), 30_000)
+    await waitFor(`the old extension host (pid ${old}) to exit`, () => !isAlive(old), 30_000, this.gone)
     return this.waitForDriver(old)
   }
 
@@ -219,34 +270,19 @@ export class HostSession {
   }
 
   /**
-   * Closes the window, then SIGTERMs code-server's process group (it shuts its extension hosts
-   * down: their extensions deactivate) and waits for every process of it to exit. Returns the
-   * processes that had to be killed after 30 s (none when all went by themselves).
+   * Closes the window (chromium, then its process group), then SIGTERMs code-server's process
+   * group — code-server ends its extension hosts without deactivating their extensions — and
+   * waits for every process of it to exit. Returns the processes that had to be killed after
+   * 30 s (none when all went by themselves).
    */
   async stop() {
     if (this.browser) {
       const chromium = this.browser.process()
       await Promise.race([this.browser.close().catch(() => {}), sleep(10_000)])
-      if (chromium && isAlive(chromium.pid)) chromium.kill('SIGKILL')
+      // puppeteer starts chromium detached: its helpers are in its own process group.
+      if (chromium) await endProcessGroup(chromium.pid, 5_000)
       this.browser = undefined
     }
-    const pgid = this.server.pid
-    if (processGroup(pgid).length === 0) return []
-    try {
-      process.kill(-pgid, 'SIGTERM')
-    } catch {
-      return []
-    }
-    const deadline = Date.now() + 30_000
-    while (processGroup(pgid).length > 0 && Date.now() < deadline) await sleep(200)
-    const left = processGroup(pgid)
-    for (const pid of left) {
-      try {
-        process.kill(pid, 'SIGKILL')
-      } catch {
-        // exited meanwhile
-      }
-    }
-    return left
+    return endProcessGroup(this.server.pid, 30_000)
   }
 }

@@ -45,12 +45,11 @@ const dir = mkdtempSync(join(tmpdir(), 'wasm-probe-vsix-check-'))
 let failed = false
 try {
   unzip(vsix, dir)
-  const { ProbeRunner } = createRequire(import.meta.url)(join(dir, 'extension', 'dist', 'probe-runner.js'))
+  const { ProbeRunner, neverCancelled: never } = createRequire(import.meta.url)(join(dir, 'extension', 'dist', 'probe-runner.js'))
   const logged = []
   const runner = new ProbeRunner({ log: (line) => logged.push(line) })
   const guests = runner.bundledGuests()
   if (guests.length === 0) throw new Error(`${vsix} has no bundled guests`)
-  const never = { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) }
   for (const guest of guests) {
     // A probe runs with JSON input (word-count reads its text, greet its name); the typed
     // text-stats guest is invoked with a string.

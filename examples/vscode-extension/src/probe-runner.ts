@@ -10,6 +10,12 @@ export interface CancellationLike {
   onCancellationRequested(listener: () => void): { dispose(): void }
 }
 
+/** A token that is never cancelled (for callers outside VS Code with nothing to cancel). */
+export const neverCancelled: CancellationLike = {
+  isCancellationRequested: false,
+  onCancellationRequested: () => ({ dispose() {} }),
+}
+
 /** A CancellationToken as an AbortSignal: aborted now if already cancelled, else when it is. */
 export function toAbortSignal(token: CancellationLike): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController()

@@ -3,7 +3,7 @@
 // opens only when WASM_PROBE_VSCODE_DRIVER names a directory; it writes ready-<pid>.json there
 // with its port, so the test finds the current extension host after a restart.
 const vscode = require('vscode')
-const { readFileSync, writeFileSync } = require('node:fs')
+const { readFileSync, renameSync, writeFileSync } = require('node:fs')
 const { createServer } = require('node:http')
 const { join } = require('node:path')
 const { performance } = require('node:perf_hooks')
@@ -62,7 +62,7 @@ function activate(context) {
       try {
         const request = JSON.parse(body)
         if (!Object.hasOwn(ops, request.op)) throw new Error(`unknown op ${request.op}`)
-        answer = { ok: true, ...(await ops[request.op](request)) }
+        answer = { ...(await ops[request.op](request)), ok: true }
       } catch (e) {
         answer = { ok: false, error: String((e && e.stack) || e) }
       }
@@ -72,7 +72,9 @@ function activate(context) {
   })
   server.listen(0, '127.0.0.1', () => {
     const ready = { port: server.address().port, pid: process.pid, time: Date.now() }
-    writeFileSync(join(dir, `ready-${process.pid}.json`), JSON.stringify(ready))
+    // Renamed into place: the test never reads half a file.
+    writeFileSync(join(dir, `.ready-${process.pid}.tmp`), JSON.stringify(ready))
+    renameSync(join(dir, `.ready-${process.pid}.tmp`), join(dir, `ready-${process.pid}.json`))
   })
   context.subscriptions.push({ dispose: () => server.close() })
 }
