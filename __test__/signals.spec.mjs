@@ -46,8 +46,11 @@ describe('signal handlers under an extension host load', () => {
     const seen = {}
     let spawning = true
 
+    // Each side goes on until the children are done and it has done a number of rounds of its
+    // own: on a loaded machine the children may all be done before a slow side got far.
+    const ROUNDS = 20
     const wasmtime = (async () => {
-      while (spawning) {
+      for (let round = 0; spawning || round < ROUNDS; round++) {
         await Promise.all(
           modules.map(async ([kind, m]) => {
             const e = await rt.executeProbe(m).then(() => null, (err) => err)
@@ -60,7 +63,7 @@ describe('signal handlers under an extension host load', () => {
     const v8Main = (async () => {
       const { oob } = new WebAssembly.Instance(new WebAssembly.Module(V8_OOB)).exports
       let trapped = 0
-      while (spawning) {
+      for (let round = 0; spawning || round < ROUNDS; round++) {
         try {
           oob()
         } catch (e) {
@@ -85,8 +88,8 @@ describe('signal handlers under an extension host load', () => {
 
     expect(exits).toEqual(Array(300).fill(0))
     expect(Object.keys(seen).sort()).toEqual(Object.keys(TRAPS).sort())
-    for (const kind of Object.keys(TRAPS)) expect(seen[kind]).toBeGreaterThan(10)
-    expect(v8Trapped).toBeGreaterThan(10)
+    for (const kind of Object.keys(TRAPS)) expect(seen[kind]).toBeGreaterThanOrEqual(ROUNDS)
+    expect(v8Trapped).toBeGreaterThanOrEqual(ROUNDS)
     expect(workerTrapped).toBe(20_000)
     // And the runtime is unharmed afterwards.
     const ok = await rt.loadModule(Buffer.from(probeWat('(func (export "execute") (result i32) (i32.const 0))')))
