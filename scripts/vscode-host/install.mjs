@@ -25,12 +25,23 @@ export function unsupportedHere() {
   return process.platform === 'linux' ? undefined : `the VS Code host test runs on Linux (it installs Debian's chromium and code-server there); this is ${process.platform}`
 }
 
+/**
+ * Our environment without what `npm run` puts in it (`npm_*`, vitest's markers), plus `extra`.
+ * An inherited npm_config_user_agent, say, is read as configuration by an npm started from it
+ * and names the Node of the outer npm: code-server's postinstall then refuses to install.
+ */
+export function cleanEnv(extra = {}) {
+  const env = { ...process.env }
+  for (const key of Object.keys(env)) if (key.startsWith('npm_') || key === 'VITEST' || key.startsWith('VITEST_')) delete env[key]
+  return { ...env, ...extra }
+}
+
 /** True when `npmInstall(dir, spec)` finished (the stamp it writes last names `spec`). */
 const installed = (dir, spec) => existsSync(join(dir, '.installed')) && readFileSync(join(dir, '.installed'), 'utf8') === spec
 
-/** `npm install spec` into `dir` (a private package of its own), with `env` on top of ours; a
+/** `npm install spec` into `dir` (a private package of its own), in environment `env`; a
  *  stamp written last records that it finished. */
-function npmInstall(dir, spec, env = process.env) {
+function npmInstall(dir, spec, env = cleanEnv()) {
   mkdirSync(dir, { recursive: true })
   if (!existsSync(join(dir, 'package.json'))) writeFileSync(join(dir, 'package.json'), '{ "private": true }\n')
   const log = join(dir, 'install.log')
@@ -63,11 +74,7 @@ export function ensureVsCodeHost({ say = (m) => console.error(`[vscode-host] ${m
   const codeServerSpec = `code-server@${CODE_SERVER_VERSION}`
   if (!installed(codeServerDir, codeServerSpec)) {
     say(`installing code-server ${CODE_SERVER_VERSION} (about 6 minutes on 2 cores and 620 MB)`)
-    npmInstall(codeServerDir, codeServerSpec, {
-      ...process.env,
-      PATH: `${join(nodeDir, 'bin')}:${process.env.PATH}`,
-      npm_config_nodedir: nodeDir,
-    })
+    npmInstall(codeServerDir, codeServerSpec, cleanEnv({ PATH: `${join(nodeDir, 'bin')}:${process.env.PATH}`, npm_config_nodedir: nodeDir }))
   }
   const codeServer = join(codeServerDir, 'node_modules', '.bin', 'code-server')
   const chromium = process.env.CHROMIUM ?? '/usr/bin/chromium'

@@ -8,6 +8,7 @@ import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import puppeteer from 'puppeteer-core'
+import { cleanEnv } from './install.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..', '..')
@@ -138,8 +139,8 @@ export class HostSession {
     )
     const port = await freePort()
     writeFileSync(join(dir, 'config.yaml'), `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`)
-    const env = {
-      ...process.env,
+    // npm's test environment must not leak into the host (npm_config_* would steer its Node).
+    const env = cleanEnv({
       PATH: `${dirname(host.node)}:${process.env.PATH}`,
       HOME: home,
       XDG_CONFIG_HOME: join(home, '.config'),
@@ -147,9 +148,7 @@ export class HostSession {
       XDG_CACHE_HOME: join(home, '.cache'),
       WASM_PROBE_VSCODE_DRIVER: driverDir,
       ...extra,
-    }
-    // npm's test environment must not leak into the host (npm_config_* would steer its Node).
-    for (const key of Object.keys(env)) if (key.startsWith('npm_') || key === 'VITEST' || key.startsWith('VITEST_')) delete env[key]
+    })
     const args = ['--config', join(dir, 'config.yaml'), '--user-data-dir', userData, '--extensions-dir', d('extensions')]
     for (const vsix of vsixes) {
       execFileSync(host.codeServer, [...args, '--force', '--install-extension', vsix], { env, stdio: ['ignore', 'pipe', 'pipe'] })
