@@ -23,6 +23,11 @@ export declare class NativeInstance {
    * function with `id`. With `args`, the export is invoked with those values instead of `input`.
    */
   call(id: number, exportName: string, input: string, timeoutMs: number | undefined | null, cancel: CancelHandle | undefined | null, live: boolean, liveEvent: boolean, args?: unknown[] | undefined | null): void
+  /**
+   * Calls `export_name` and waits for its outcome on this thread, at most `timeout_ms` and a
+   * grace (`callSync`).
+   */
+  callSync(exportName: string, input: string, timeoutMs: number): NativeOutcome
   /** Lifts a disable; the next call starts the instance fresh. */
   enable(): void
   dispose(): Promise<void>
@@ -49,12 +54,19 @@ export declare class NativeRuntime {
   /** Optimized code for the guest in `bytes` or at `path`, for `target` (default: this machine). */
   precompile(bytes?: Uint8Array | undefined | null, path?: string | undefined | null, target?: string | undefined | null): Promise<NativePrecompile>
   /**
-   * Runs `module`'s export once in a fresh instance; its outcome goes to `on_complete` with
-   * this `id`. `input` is JSON text, or with `args` the export is invoked with those values.
+   * Runs `module`'s export once in a fresh instance. Its outcome is returned when it finished
+   * on this thread (see `Runtime::start`) with no live listeners, or when the options were
+   * refused; otherwise it goes to `on_complete` with this `id`. `input` is JSON text, or with
+   * `args` the export is invoked with those values.
    * The guest's own imports are answered by the JavaScript functions of scope `id`. Invalid
    * options or arguments produce an error outcome before anything runs.
    */
-  execute(id: number, module: WasmModule, input: string, options: NativeExecuteOptions | undefined | null, cancel: CancelHandle | undefined | null, liveLogs: boolean, liveEvents: boolean, args?: unknown[] | undefined | null): void
+  execute(id: number, module: WasmModule, input: string, options: NativeExecuteOptions | undefined | null, cancel: CancelHandle | undefined | null, liveLogs: boolean, liveEvents: boolean, args?: unknown[] | undefined | null): NativeOutcome | null
+  /**
+   * Runs `module`'s export once in a fresh instance on this thread, to its end or its deadline
+   * (`executeProbeSync`): host calls that would wait for JavaScript are refused.
+   */
+  executeSync(module: WasmModule, input: string, options?: NativeExecuteOptions | undefined | null): NativeOutcome
   /** Starts a long-lived instance of `module`; its state changes go to the event function with `id`. */
   instantiate(id: number, module: WasmModule, options?: NativeInstanceOptions | undefined | null, cancel?: CancelHandle | undefined | null): Promise<NativeInstantiate>
   /** The JavaScript handler's answer to HTTP hop `id`. */
@@ -265,6 +277,8 @@ export interface NativeRuntimeOptions {
   maxInstances?: number
   maxQueued?: number
   maxTotalMemoryBytes?: number
+  /** Start executions on the calling thread for one slice (default true). */
+  inline?: boolean
 }
 
 /** A state transition of an instance, for its `onStateChange`. */
@@ -285,6 +299,7 @@ export interface NativeStats {
   workerThreads: number
   instances: number
   memoryBytes: number
+  inlineExecutions: number
 }
 
 /**

@@ -65,6 +65,13 @@ export interface RuntimeOptions {
   workerThreads?: number
   /** Persistent compiled-code cache directory. */
   cacheDir?: string
+  /**
+   * Start each execution on the calling thread for one short slice of guest work (about 100 µs),
+   * so that one that finishes in it — most probes — settles without waking any thread; one that
+   * needs longer, or waits on JavaScript, continues on the worker pool. Default true; false
+   * starts every execution on the pool.
+   */
+  inline?: boolean
   /** Defaults for every execution. */
   limits?: Limits
   /** The Node side of guest HTTP. Default: globalThis.fetch. */
@@ -104,6 +111,18 @@ export interface GuestEvent {
  *  guest waits for it without blocking a thread. For an import returning `result<T, E>`, return
  *  T and throw for `err` (with a `payload` property holding E, or any Error when E is string). */
 export type JsImports = Record<string, Record<string, (...args: any[]) => unknown>>
+
+/** Options of a synchronous call (`executeProbeSync`). */
+export interface SyncOptions {
+  /** The hard deadline, in ms: more than 0, at most 1000. Default 50. */
+  timeoutMs?: number
+  /** Limits but the deadline (`timeoutMs` here replaces `limits.timeoutMs`). */
+  limits?: Limits
+  /** Added to the records the runtime's `log` sink gets. */
+  label?: string
+  /** The export to call. Default `execute`. */
+  export?: string
+}
 
 export interface ExecuteOptions {
   /** Default 'execute'. Not used by `invoke`. */
@@ -182,6 +201,11 @@ export declare class WasmInstance {
   readonly timeouts: Record<string, number>
   /** Calls run one at a time, in order; the store (and the guest's state) is kept between them. */
   call(exportName: string, input?: unknown, options?: CallOptions): Promise<ProbeResult>
+  /** The same, with this thread waiting for the result at most `options.timeoutMs` (default 50,
+   *  at most 1000; `limits` and `export` do not apply). Throws where `call` rejects; with
+   *  another call in flight it is ERR_WASM_BUSY at once; a host call that would wait for
+   *  JavaScript fails it with ERR_WASM_CAPABILITY_DENIED. */
+  callSync(exportName: string, input?: unknown, options?: SyncOptions): ProbeResult
   /** Calls function `name` (see `WasmModule.functions`) with JavaScript values; resolves with its
    *  JavaScript value. Calls, limits and the crash policy are those of `call`. */
   invoke(name: string, args?: unknown[], options?: CallOptions): Promise<unknown>
@@ -236,6 +260,8 @@ export interface RuntimeStats {
   instances: number
   /** Linear memory all live guests hold (running executions and live instances). */
   memoryBytes: number
+  /** Executions that finished within their first slice on the calling thread (see `inline`). */
+  inlineExecutions: number
 }
 
 export type WasmErrorCode =
@@ -291,8 +317,16 @@ export declare class WasmRuntime {
   constructor(options?: RuntimeOptions)
   /** Bytes of a binary or of WAT text, WAT text as a string, or a path to a .wasm / .wat file. */
   loadModule(source: Uint8Array | ArrayBuffer | string, options?: LoadOptions): Promise<WasmModule>
-  /** One fresh, isolated instance per call, on the worker pool. */
+  /** One fresh, isolated instance per call: its first slice on this thread (see
+   *  `RuntimeOptions.inline`), the rest on the worker pool. */
   executeProbe(module: WasmModule, input?: unknown, options?: ExecuteOptions): Promise<ProbeResult>
+  /**
+   * The same on this thread, to the end or `options.timeoutMs` (default 50 ms, at most 1000),
+   * returning the result — for APIs that must answer synchronously. Throws a WasmError where
+   * executeProbe rejects; a host call that would wait for JavaScript (HTTP, a JavaScript import)
+   * fails it with ERR_WASM_CAPABILITY_DENIED; with every store in use it is ERR_WASM_BUSY at once.
+   */
+  executeProbeSync(module: WasmModule, input?: unknown, options?: SyncOptions): ProbeResult
   /** Calls function `name` (see `WasmModule.functions`: `'fn'`, or `'ns:pkg/iface@1.0.0#fn'`)
    *  of a fresh instance with JavaScript values (jco's mapping), checked against its WIT types
    *  before it runs; resolves with its JavaScript value. A top-level `result` that is `err`

@@ -15,13 +15,14 @@ const {
   checkLimits,
   checkObject,
   checkSignal,
+  checkSyncOptions,
   checkType,
   importList,
   toInputJson,
 } = require('./lib/checks')
 const { httpBridge } = require('./lib/http-bridge')
 const { bindImports, importHandler, scopes } = require('./lib/imports')
-const { complete, runNative, probeResult, invokeResult, stateListeners, newId } = require('./lib/dispatch')
+const { complete, runNative, deliverLog, probeResult, invokeResult, stateListeners, newId } = require('./lib/dispatch')
 const { WasmInstance, DEFAULT_OPERATION_TIMEOUTS } = require('./lib/instance')
 
 // The native binary for this platform. Requiring the package never throws when it is missing:
@@ -133,7 +134,7 @@ class WasmRuntime {
 
   /** @param {import('./index').RuntimeOptions} [options] */
   constructor(options) {
-    checkObject('options', options, ['workerThreads', 'cacheDir', 'limits', 'http', 'log', 'compiler', ...CAPACITY_KEYS])
+    checkObject('options', options, ['workerThreads', 'cacheDir', 'limits', 'http', 'log', 'compiler', 'inline', ...CAPACITY_KEYS])
     const o = options || {}
     checkType('options.workerThreads', o.workerThreads, 'number')
     for (const key of CAPACITY_KEYS) checkType(`options.${key}`, o[key], 'number')
@@ -144,6 +145,7 @@ class WasmRuntime {
     checkType('options.cacheDir', o.cacheDir, 'string')
     checkType('options.http', o.http, 'function')
     checkType('options.log', o.log, 'function')
+    checkType('options.inline', o.inline, 'boolean')
     this.#log = o.log
     try {
       // The native side sends each allowed hop as (id, request) and waits for httpDone(id, answer),
@@ -167,6 +169,7 @@ class WasmRuntime {
         maxInstances: o.maxInstances,
         maxQueued: o.maxQueued,
         maxTotalMemoryBytes: o.maxTotalMemoryBytes,
+        inline: o.inline,
         compileWorker: process.env.WASM_PROBE_COMPILE_IN_PROCESS === '1' ? undefined : compileWorker,
       }
       const native = new NativeRuntime(nativeOptions, complete, onHttp, onImport)
@@ -239,6 +242,25 @@ class WasmRuntime {
     const outcome = await runNative(this.#state, opts, this.#log, (id, cancel, live, liveEvents) =>
       this.#native.execute(id, module, inputJson, opts.native, cancel, live, liveEvents, undefined),
     )
+    return probeResult(outcome)
+  }
+
+  /**
+   * Runs the probe on this thread, to its end or its deadline (`options.timeoutMs`, default 50 ms,
+   * at most 1000), and returns its result — for APIs that must answer synchronously. It throws
+   * where executeProbe rejects; a host call that would wait for JavaScript (HTTP, a JavaScript
+   * import) fails it with ERR_WASM_CAPABILITY_DENIED.
+   * @param {WasmModule} module
+   * @param {unknown} [input]
+   * @param {import('./index').SyncOptions} [options]
+   */
+  executeProbeSync(module, input, options) {
+    checkModule(module)
+    const opts = checkSyncOptions(options)
+    const outcome = this.#native.executeSync(module, toInputJson(input), opts.native)
+    // The runtime's log sink gets the records once the call is over (nothing runs meanwhile).
+    if (this.#log) for (const record of outcome.logs ?? []) deliverLog(record, { sink: this.#log, label: opts.label })
+    if (outcome.failure) throw failureToError(outcome.failure, outcome)
     return probeResult(outcome)
   }
 

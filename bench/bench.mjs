@@ -16,6 +16,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { parse as watToWasm } from '@bytecodealliance/jco'
+import { runFresh } from './v8-probe.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(import.meta.url)
@@ -43,6 +44,42 @@ async function sequential(call) {
   }
   const sorted = [...times].sort((a, b) => a - b)
   return { medianUs: percentile(sorted, 50), p99Us: percentile(sorted, 99) }
+}
+
+/** The JS thread's busy time per call over `n` sequential calls (performance.eventLoopUtilization). */
+async function busyPerCall(call, n = 2000) {
+  for (let i = 0; i < 200; i++) await call(i)
+  const start = performance.eventLoopUtilization()
+  for (let i = 0; i < n; i++) await call(i)
+  return (performance.eventLoopUtilization(start).active * 1000) / n
+}
+
+/** Event-loop delay (p99 and max, ms) while calls arrive at `rate` per second for `ms`, 10 per
+ *  1 ms timer tick, each awaited by its own caller (an editor's handlers under typing). */
+async function delayUnderLoad(call, rate = 10_000, ms = 2000) {
+  const delay = monitorEventLoopDelay({ resolution: 1 })
+  const perTick = Math.max(1, Math.round(rate / 1000))
+  const inFlight = new Set()
+  let issued = 0
+  delay.enable()
+  const started = performance.now()
+  await new Promise((resolve) => {
+    const timer = setInterval(() => {
+      // Catch up on the rate the timer's own lateness lost, as real arrivals would.
+      const due = Math.floor(((performance.now() - started) * rate) / 1000)
+      for (let n = 0; n < Math.max(perTick, due - issued); n++) {
+        const p = call(issued++).finally(() => inFlight.delete(p))
+        inFlight.add(p)
+      }
+      if (performance.now() - started >= ms) {
+        clearInterval(timer)
+        resolve()
+      }
+    }, 1)
+  })
+  await Promise.all(inFlight)
+  delay.disable()
+  return { p99Ms: delay.percentile(99) / 1e6, maxMs: delay.max / 1e6, offered: Math.round((issued * 1000) / (performance.now() - started)) }
 }
 
 async function throughput(call) {
@@ -94,6 +131,11 @@ async function main() {
   const check = await ours(7)
   if (check.output.i !== 7) throw new Error('our echo probe is broken')
 
+  // The same runtime with inline execution off: every execution starts on the pool.
+  const pooledRt = new WasmRuntime({ workerThreads: WORKERS, inline: false })
+  const pooledEcho = await pooledRt.loadModule(Buffer.from(ECHO_WAT))
+  const pooled = (i) => pooledRt.executeProbe(pooledEcho, { i })
+
   const pool = v8Pool(await watToWasm(ECHO_WAT))
   const theirs = (i) => pool.call({ i })
   if ((await theirs(7)).output.i !== 7) throw new Error('the V8 echo probe is broken')
@@ -102,7 +144,12 @@ async function main() {
   console.log(`trivial probe (echo of a small JSON input), fresh instance per call\n`)
 
   const oursSeq = await sequential(ours)
+  const pooledSeq = await sequential(pooled)
   const theirsSeq = await sequential(theirs)
+  const oursBusy = await busyPerCall(ours)
+  const pooledBusy = await busyPerCall(pooled)
+  const theirsBusy = await busyPerCall(theirs)
+  const inlineShare = rt.stats().inlineExecutions / rt.stats().executions
   const delay = monitorEventLoopDelay({ resolution: 1 })
   delay.enable()
   const oursRate = await throughput(ours)
@@ -112,18 +159,60 @@ async function main() {
   const theirsRate = await throughput(theirs)
   theirDelay.disable()
 
+  const pooledRate = await throughput(pooled)
   const rows = [
-    ['', 'wasm-probe-runtime', 'V8 in worker_threads', 'ratio'],
-    ['median round trip (µs)', round(oursSeq.medianUs), round(theirsSeq.medianUs), `${round(theirsSeq.medianUs / oursSeq.medianUs, 2)}x faster`],
-    ['p99 round trip (µs)', round(oursSeq.p99Us), round(theirsSeq.p99Us), `${round(theirsSeq.p99Us / oursSeq.p99Us, 2)}x faster`],
-    [`calls/s, ${IN_FLIGHT} in flight`, Math.round(oursRate), Math.round(theirsRate), `${round(oursRate / theirsRate, 2)}x more`],
+    ['', 'wasm-probe-runtime', '(inline: false)', 'V8 in worker_threads', 'ratio (ours / V8)'],
+    ['median round trip (µs)', round(oursSeq.medianUs), round(pooledSeq.medianUs), round(theirsSeq.medianUs), `${round(theirsSeq.medianUs / oursSeq.medianUs, 2)}x faster`],
+    ['p99 round trip (µs)', round(oursSeq.p99Us), round(pooledSeq.p99Us), round(theirsSeq.p99Us), `${round(theirsSeq.p99Us / oursSeq.p99Us, 2)}x faster`],
+    ['JS-thread busy per call (µs)', round(oursBusy), round(pooledBusy), round(theirsBusy), `${round(theirsBusy / oursBusy, 2)}x less`],
+    [`calls/s, ${IN_FLIGHT} in flight`, Math.round(oursRate), Math.round(pooledRate), Math.round(theirsRate), `${round(oursRate / theirsRate, 2)}x more`],
   ]
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)))
   for (const r of rows) console.log(r.map((v, c) => String(v).padEnd(widths[c])).join('  '))
+  console.log(`(${round(inlineShare * 100)}% of these executions finished inline, on the JS thread)`)
+  // A computing guest (~20 ms of work) starts on the JS thread too: it must leave after one
+  // slice. The longest event-loop delay while 20 of them run one after another, inline on/off.
+  const SPIN = `(module (memory (export "memory") 1)
+    (func (export "execute") (result i32) (local $i i32)
+      (local.set $i (i32.const 20000000))
+      (loop $l (local.set $i (i32.sub (local.get $i) (i32.const 1))) (br_if $l (local.get $i)))
+      (i32.const 0)))`
+  for (const [label, runtime] of [['ours', rt], ['ours, inline: false', pooledRt]]) {
+    const spin = await runtime.loadModule(Buffer.from(SPIN))
+    await runtime.executeProbe(spin)
+    const h = monitorEventLoopDelay({ resolution: 1 })
+    const before = runtime.stats().inlineExecutions
+    h.enable()
+    for (let i = 0; i < 20; i++) await runtime.executeProbe(spin)
+    h.disable()
+    console.log(
+      `a computing guest (20 runs of ~${round((await runtime.executeProbe(spin)).metrics.runUs / 1000, 1)} ms), ${label}: longest event-loop delay ${round(h.max / 1e6, 2)} ms; ` +
+        `finished inline: ${runtime.stats().inlineExecutions - before} of 20`,
+    )
+  }
+  for (const [label, call] of [['ours', ours], ['ours, inline: false', pooled], ['V8 workers', theirs]]) {
+    const d = await delayUnderLoad(call)
+    console.log(`event-loop delay at 10 000 calls/s offered (${d.offered}/s issued), ${label}: p99 ${round(d.p99Ms, 2)} ms, max ${round(d.maxMs, 2)} ms`)
+  }
+  await pooledRt.close()
+  await pooledRt.close()
   const ms = (h, p) => round((p === undefined ? h.max : h.percentile(p)) / 1e6, 2)
   console.log(
     `\nevent-loop delay with ${IN_FLIGHT} calls in flight (the bench loop itself keeps the JS thread busy): ` +
       `ours p99 ${ms(delay, 99)} ms, max ${ms(delay)} ms; V8 workers p99 ${ms(theirDelay, 99)} ms, max ${ms(theirDelay)} ms`,
+  )
+
+  // Synchronous calls on the JS thread: executeProbeSync (a fresh isolated instance, limits and
+  // all) next to V8 instantiating the same module on the JS thread, JSON in and out both sides.
+  const echoModule = new WebAssembly.Module(await watToWasm(ECHO_WAT))
+  const oursSync = await sequential((i) => rt.executeProbeSync(echo, { i }))
+  const theirsSync = await sequential((i) => {
+    const { output } = runFresh(echoModule, JSON.stringify({ i }))
+    return JSON.parse(output)
+  })
+  console.log(
+    `synchronous, fresh instance per call: executeProbeSync median ${round(oursSync.medianUs)} µs (p99 ${round(oursSync.p99Us)}), ` +
+      `V8 on the JS thread median ${round(theirsSync.medianUs)} µs (p99 ${round(theirsSync.p99Us)}) => ${round(theirsSync.medianUs / oursSync.medianUs, 2)}x`,
   )
 
   // Median of many sequential executions: one sample right after the concurrent phase above

@@ -129,6 +129,27 @@ function checkExecuteOptions(options, keys = EXECUTE_KEYS) {
   }
 }
 
+/** A synchronous call's deadline when none is given, and the longest it may ask for: it holds
+ *  the JS thread for all that time. */
+const SYNC_TIMEOUT_MS = { default: 50, max: 1000 }
+
+/** The SyncOptions of executeProbeSync / callSync, checked, as the native call takes them. */
+function checkSyncOptions(options) {
+  checkObject('options', options, ['timeoutMs', 'limits', 'label', 'export'])
+  const o = options || {}
+  checkType('options.timeoutMs', o.timeoutMs, 'number')
+  if (o.timeoutMs !== undefined && !(o.timeoutMs > 0 && o.timeoutMs <= SYNC_TIMEOUT_MS.max)) {
+    throw argValue('options.timeoutMs', `must be more than 0 and at most ${SYNC_TIMEOUT_MS.max} (a synchronous call holds the JS thread); received ${o.timeoutMs}`)
+  }
+  const limits = checkLimits('options.limits', o.limits) || {}
+  if (limits.timeoutMs !== undefined) {
+    throw argValue('options.limits.timeoutMs', 'is not used by a synchronous call: its deadline is options.timeoutMs')
+  }
+  checkType('options.label', o.label, 'string')
+  checkType('options.export', o.export, 'string')
+  return { native: { export: o.export, limits: { ...limits, timeoutMs: o.timeoutMs ?? SYNC_TIMEOUT_MS.default } }, label: o.label }
+}
+
 function toInputJson(input) {
   let text
   try {
@@ -155,6 +176,7 @@ module.exports = {
   checkLimits,
   checkObject,
   checkSignal,
+  checkSyncOptions,
   checkType,
   importList,
   toInputJson,

@@ -63,10 +63,12 @@ function complete(id, outcome, record, change, event) {
 }
 
 /**
- * Starts one native execution or call and settles with its outcome: registers it for its
- * events, binds its imports, keeps the process alive while it runs, bridges the AbortSignal,
- * and turns a failure into a WasmError carrying the metrics and logs collected so far.
- * `start(id, cancel, liveLogs, liveEvents)` starts it natively.
+ * Starts one native execution or call and settles with its outcome: binds its imports, bridges
+ * the AbortSignal, and turns a failure into a WasmError carrying the metrics and logs collected
+ * so far. `start(id, cancel, liveLogs, liveEvents)` starts it natively and returns its outcome
+ * when it finished at once (on this thread); otherwise the outcome and the live events come
+ * through `complete`, and the execution is registered for them — after `start`, which is safe
+ * as they are only delivered on a later turn — and keeps the process alive while it runs.
  */
 async function runNative(state, opts, sink, start) {
   let cancel
@@ -80,20 +82,28 @@ async function runNative(state, opts, sink, start) {
     opts.signal.addEventListener('abort', onAbort, { once: true })
   }
   const id = newId()
-  const listeners = { onLog: opts.onLog, onEvent: opts.onEvent, sink, label: opts.label }
-  const settled = new Promise((resolve) => pending.set(id, { resolve, owner: state, ...listeners }))
   if (opts.imports) scopes.set(id, opts.imports)
-  if (state.inFlight++ === 0) state.native.setKeepAlive(true)
   let outcome
   try {
-    start(id, cancel, Boolean(opts.onLog || sink), Boolean(opts.onEvent))
-    outcome = await settled
+    outcome = start(id, cancel, Boolean(opts.onLog || sink), Boolean(opts.onEvent))
+    if (outcome !== undefined && outcome !== null) {
+      // Finished on this thread: settled from the event loop's next turn, as an outcome from the
+      // pool is, so that a loop awaiting one execution after another still lets timers and I/O
+      // run between them (promise jobs alone would starve them).
+      const finished = outcome
+      outcome = await new Promise((resolve) => setImmediate(resolve, finished))
+    } else {
+      outcome = await new Promise((resolve) => {
+        pending.set(id, { resolve, owner: state, onLog: opts.onLog, onEvent: opts.onEvent, sink, label: opts.label })
+        if (state.inFlight++ === 0) state.native.setKeepAlive(true)
+      })
+    }
   } catch (e) {
     if (pending.delete(id) && --state.inFlight === 0) state.native.setKeepAlive(false)
     throw e instanceof WasmError ? e : new WasmError(`the call failed: ${e.message}`, 'ERR_WASM_HOST', { cause: e })
   } finally {
     if (onAbort) opts.signal.removeEventListener('abort', onAbort)
-    scopes.delete(id)
+    if (opts.imports) scopes.delete(id)
   }
   if (outcome.failure) throw failureToError(outcome.failure, outcome)
   return outcome
@@ -117,4 +127,4 @@ function invokeResult(outcome) {
   return outcome.value === null ? undefined : outcome.value
 }
 
-module.exports = { complete, runNative, probeResult, invokeResult, stateListeners, newId }
+module.exports = { complete, runNative, deliverLog, probeResult, invokeResult, stateListeners, newId }

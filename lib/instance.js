@@ -2,8 +2,9 @@
 // Long-lived instances: one store kept between calls; calls run one at a time, in order.
 
 const { argType, argValue } = require('./errors')
-const { checkArgs, checkObject, checkSignal, checkType, toInputJson } = require('./checks')
-const { runNative, probeResult, invokeResult, stateListeners } = require('./dispatch')
+const { checkArgs, checkObject, checkSignal, checkSyncOptions, checkType, toInputJson } = require('./checks')
+const { failureToError } = require('./errors')
+const { runNative, deliverLog, probeResult, invokeResult, stateListeners } = require('./dispatch')
 const { scopes } = require('./imports')
 
 // Per-operation call timeouts of long-lived instances, in the spirit of an IDE's extension host.
@@ -80,6 +81,28 @@ class WasmInstance {
     const outcome = await runNative(this.#state, opts, this.#sink, (id, cancel, live, liveEvents) =>
       this.#native.call(id, exportName, inputJson, timeoutMs, cancel, live, liveEvents, undefined),
     )
+    return probeResult(outcome)
+  }
+
+  /**
+   * Calls `exportName` as `call` does and waits for it on this thread, at most `options.timeoutMs`
+   * (default 50, at most 1000), returning its result. Throws where `call` rejects; with another
+   * call in flight it is ERR_WASM_BUSY at once; a host call that would wait for JavaScript fails
+   * it with ERR_WASM_CAPABILITY_DENIED.
+   * @param {string} exportName
+   * @param {unknown} [input]
+   * @param {import('../index').SyncOptions} [options]
+   */
+  callSync(exportName, input, options) {
+    if (typeof exportName !== 'string') throw argType('exportName', 'of type string', exportName)
+    const { native, label } = checkSyncOptions(options)
+    if (native.export !== undefined) throw argValue('options.export', 'is not used by callSync: the export is its first argument')
+    if (Object.keys(native.limits).length > 1) {
+      throw argValue('options.limits', 'is not used by callSync: an instance’s limits are set when it is created')
+    }
+    const outcome = this.#native.callSync(exportName, toInputJson(input), native.limits.timeoutMs)
+    if (this.#sink) for (const record of outcome.logs ?? []) deliverLog(record, { sink: this.#sink, label: label ?? this.#defaults.label })
+    if (outcome.failure) throw failureToError(outcome.failure, outcome)
     return probeResult(outcome)
   }
 

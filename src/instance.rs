@@ -267,6 +267,26 @@ impl InstanceHandle {
     })
   }
 
+  /// Admits a call only when no other is in flight or queued (a synchronous call never waits
+  /// behind one): `ERR_WASM_BUSY` otherwise.
+  pub fn admit_idle(&self) -> Result<Admitted, ProbeError> {
+    if self
+      .shared
+      .calls
+      .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+      .is_err()
+    {
+      return Err(ProbeError::new(
+        ErrorCode::Busy,
+        "the instance is busy with another call, and a synchronous call does not wait for it",
+      ));
+    }
+    Ok(Admitted {
+      call: Some(CallCount(self.shared.calls.clone())),
+      queued: None,
+    })
+  }
+
   /// Queues an admitted call; `done` gets its outcome exactly once.
   pub fn call(&self, request: ExecRequest, admitted: Admitted, done: impl FnOnce(ExecOutcome) + Send + 'static) {
     // The reply travels with the job: if the job is never served (the instance went away with
@@ -510,6 +530,7 @@ impl Actor {
         live_logs: request.live_logs.clone(),
         live_events: request.live_events.clone(),
         limits: request.limits,
+        synchronous: request.synchronous,
       })?,
       None => {
         if let Some(at) = self.restart_at.take() {

@@ -5,7 +5,7 @@ use crate::cache::DiskCache;
 use crate::capabilities::{Capabilities, CapabilitiesPatch};
 use crate::capacity::{Capacity, CapacityOptions};
 use crate::compile::CompileWorker;
-use crate::engine::{Placement, StackClass};
+use crate::engine::{Placement, StackClass, engines};
 use crate::error::{ErrorCode, ProbeError};
 use crate::exec::outcome::stop_error;
 use crate::exec::state::{StopReason, StopSignal};
@@ -41,6 +41,9 @@ pub struct RuntimeConfig {
   pub capacity: CapacityOptions,
   /// Calls the JavaScript functions that serve guests' own imports.
   pub import_bridge: Option<Arc<dyn ImportBridge>>,
+  /// Starts each execution on the calling thread for one slice (see [`Runtime::start`]);
+  /// off, every execution starts on the pool.
+  pub inline: bool,
 }
 
 pub const MAX_WORKER_THREADS: usize = 64;
@@ -58,6 +61,8 @@ pub struct Stats {
   pub instances: u64,
   /// Linear memory all live guests hold together.
   pub memory_bytes: u64,
+  /// Executions that finished within their first slice on the calling thread.
+  pub inline_executions: u64,
 }
 
 #[derive(Default)]
@@ -66,6 +71,7 @@ struct Counters {
   executions: AtomicU64,
   cache_hits: AtomicU64,
   cache_misses: AtomicU64,
+  inline_executions: AtomicU64,
 }
 
 /// Counts a live module of a runtime for as long as it exists.
@@ -120,6 +126,7 @@ pub struct Runtime {
   loading: LoadConfig,
   http_transport: Option<Arc<dyn HttpTransport>>,
   import_bridge: Option<Arc<dyn ImportBridge>>,
+  inline: bool,
   shared: Arc<Shared>,
 }
 
@@ -139,6 +146,8 @@ pub struct ExecOptions {
   pub args: Option<Vec<Value>>,
   /// The scope whose JavaScript functions serve the guest's own imports.
   pub import_scope: Option<u64>,
+  /// For [`Runtime::run_here`]: nothing in it may wait for JavaScript.
+  pub synchronous: bool,
 }
 
 /// Options of one call on a long-lived instance.
@@ -151,6 +160,9 @@ pub struct CallOptions {
   pub live_events: Option<LiveEvents>,
   /// `Some` for a typed call (`invoke`) with these arguments.
   pub args: Option<Vec<Value>>,
+  /// A call the JavaScript thread waits for (`call_blocking`): refused when another call is
+  /// in flight, and nothing in it may wait for JavaScript.
+  pub synchronous: bool,
 }
 
 /// A long-lived instance with what its calls inherit.
@@ -180,6 +192,11 @@ impl<F: FnOnce(ExecOutcome)> Completion<F> {
     if let Some(done) = self.done.take() {
       done(outcome);
     }
+  }
+
+  /// For an outcome its caller takes directly: `done` is never called.
+  fn disarm(mut self) {
+    self.done = None;
   }
 }
 
@@ -238,6 +255,7 @@ impl Runtime {
       limits,
       http_transport: config.http_transport,
       import_bridge: config.import_bridge,
+      inline: config.inline,
       shared: Arc::new(Shared {
         in_flight: Mutex::default(),
         instances: Mutex::default(),
@@ -358,6 +376,7 @@ impl Runtime {
       budget: self.shared.capacity.memory.clone(),
       typed,
       imports: self.import_scope(options.import_scope),
+      synchronous: options.synchronous,
     })
   }
 
@@ -529,8 +548,14 @@ impl Runtime {
       budget: self.shared.capacity.memory.clone(),
       typed,
       imports: instance.imports.clone(),
+      synchronous: options.synchronous,
     };
-    let admitted = match instance.handle.admit(|| self.shared.capacity.queue_place()) {
+    let admission = if options.synchronous {
+      instance.handle.admit_idle()
+    } else {
+      instance.handle.admit(|| self.shared.capacity.queue_place())
+    };
+    let admitted = match admission {
       Ok(admitted) => admitted,
       Err(e) => return done(failed_outcome(e, started)),
     };
@@ -546,9 +571,53 @@ impl Runtime {
     });
   }
 
+  /// A synchronous call of a long-lived instance (`callSync`): it runs where the instance's
+  /// calls run while the calling thread waits, at most `timeout_ms` and a grace, for its outcome.
+  pub fn call_blocking(&self, instance: &LongLived, export: String, input: String, timeout_ms: f64) -> ExecOutcome {
+    let started = Instant::now();
+    let stop = Arc::new(StopSignal::default());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let options = CallOptions {
+      timeout_ms: Some(timeout_ms),
+      stop: Some(stop.clone()),
+      synchronous: true,
+      ..CallOptions::default()
+    };
+    self.call(instance, export, input, options, move |outcome| {
+      let _ = tx.send(outcome);
+    });
+    let wait = std::time::Duration::from_secs_f64(timeout_ms.max(0.0) / 1000.0) + crate::engine::TICK * 3;
+    rx.recv_timeout(wait).unwrap_or_else(|_| {
+      // Past its deadline and the grace a guest computing would have been stopped in: it waits
+      // in the host, or the instance is restarting. Stop it and give up waiting.
+      stop.stop(StopReason::Timeout);
+      let late = ProbeError::new(
+        ErrorCode::Timeout,
+        format!("the synchronous call did not finish within its deadline of {timeout_ms} ms (options.timeoutMs)"),
+      );
+      rx.recv_timeout(crate::engine::TICK * 3)
+        .unwrap_or_else(|_| failed_outcome(late, started))
+    })
+  }
+
   /// Starts a prepared execution on this runtime's pool; `done` gets its outcome exactly once,
   /// on a pool thread (or at once on this thread when the runtime is closed).
   pub fn submit<F>(&self, prepared: Prepared, done: F)
+  where
+    F: FnOnce(ExecOutcome) + Send + 'static,
+  {
+    let _ = self.start(prepared, false, done);
+  }
+
+  /// Starts a prepared execution. With inline execution on and a store free at once, its first
+  /// slice runs here, on the calling thread: the future is polled once, and the guest yields it
+  /// after [`crate::exec::guest::SLICE_FUEL`] of fuel, at the next epoch tick, or when it waits
+  /// (a host call answered by JavaScript, a compile); then it continues on the pool as any
+  /// other execution. A short one — most probes — thus finishes with no thread woken at all.
+  /// The outcome is returned when it finished in that slice and `take_inline` is set (`done` is
+  /// then never called); otherwise `done` gets it exactly once (on this thread when it finished
+  /// here).
+  pub fn start<F>(&self, prepared: Prepared, take_inline: bool, done: F) -> Option<ExecOutcome>
   where
     F: FnOnce(ExecOutcome) + Send + 'static,
   {
@@ -559,15 +628,23 @@ impl Runtime {
     };
     let admission = match Admission::now(|| self.shared.capacity.queue_place()) {
       Ok(admission) => admission,
-      Err(e) => return completion.complete(failed_outcome(e, started)),
+      Err(e) => {
+        completion.complete(failed_outcome(e, started));
+        return None;
+      }
     };
     let key = match self.register(&prepared.request.stop) {
       Ok(key) => key,
-      Err(e) => return completion.complete(failed_outcome(e, started)),
+      Err(e) => {
+        completion.complete(failed_outcome(e, started));
+        return None;
+      }
     };
     self.shared.counters.executions.fetch_add(1, Ordering::Relaxed);
+    // A queued execution waits for a store: never on the calling thread.
+    let inline = self.inline && matches!(admission, Admission::Admitted(_));
     let shared = self.shared.clone();
-    self.handle.spawn(async move {
+    let mut work = Box::pin(async move {
       let run = AssertUnwindSafe(execute(prepared.module, prepared.request, started, admission)).catch_unwind();
       let outcome = run.await.unwrap_or_else(|_| {
         failed_outcome(
@@ -579,8 +656,67 @@ impl Runtime {
         )
       });
       shared.finish(key);
-      completion.complete(outcome);
+      outcome
     });
+    if inline {
+      let polled = {
+        // Timers, blocking work and yields made in this slice belong to the pool's runtime.
+        let _context = self.handle.enter();
+        let _slice = crate::exec::FirstSlice::enter();
+        work
+          .as_mut()
+          .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+      };
+      if let std::task::Poll::Ready(outcome) = polled {
+        self.shared.counters.inline_executions.fetch_add(1, Ordering::Relaxed);
+        if take_inline {
+          completion.disarm();
+          return Some(outcome);
+        }
+        completion.complete(outcome);
+        return None;
+      }
+    }
+    self.handle.spawn(async move { completion.complete(work.await) });
+    None
+  }
+
+  /// Runs a prepared execution (made with `synchronous` set) to its end on the calling thread,
+  /// blocking it until the guest finishes or its deadline stops it. It never waits for a store:
+  /// with none free it is `ERR_WASM_BUSY` at once.
+  pub fn run_here(&self, prepared: Prepared) -> ExecOutcome {
+    let started = Instant::now();
+    let admission = match engines().store_permits.clone().try_acquire_owned() {
+      Ok(permit) => Admission::Admitted(permit),
+      Err(_) => {
+        let busy = ProbeError::new(
+          ErrorCode::Busy,
+          "every store is in use, and a synchronous call does not wait for one",
+        );
+        return failed_outcome(busy, started);
+      }
+    };
+    let key = match self.register(&prepared.request.stop) {
+      Ok(key) => key,
+      Err(e) => return failed_outcome(e, started),
+    };
+    self.shared.counters.executions.fetch_add(1, Ordering::Relaxed);
+    let run = AssertUnwindSafe(execute(prepared.module, prepared.request, started, admission)).catch_unwind();
+    let outcome = {
+      // Its timers and yields belong to the pool's runtime, whose threads drive them.
+      let _context = self.handle.enter();
+      futures::executor::block_on(run)
+    };
+    self.shared.finish(key);
+    outcome.unwrap_or_else(|_| {
+      failed_outcome(
+        ProbeError::new(
+          ErrorCode::Host,
+          "internal error: the execution panicked; the runtime is unharmed",
+        ),
+        started,
+      )
+    })
   }
 
   /// Runs a prepared execution on this runtime's pool and waits for its outcome.
@@ -610,6 +746,7 @@ impl Runtime {
       cache_hits: c.cache_hits.load(Ordering::Relaxed),
       cache_misses: c.cache_misses.load(Ordering::Relaxed),
       worker_threads: self.worker_threads as u64,
+      inline_executions: c.inline_executions.load(Ordering::Relaxed),
     }
   }
 

@@ -49,6 +49,8 @@ pub struct NativeRuntimeOptions {
   pub max_instances: Option<f64>,
   pub max_queued: Option<f64>,
   pub max_total_memory_bytes: Option<f64>,
+  /// Start executions on the calling thread for one slice (default true).
+  pub inline: Option<bool>,
 }
 
 #[napi(object)]
@@ -271,6 +273,7 @@ pub struct NativeStats {
   pub worker_threads: f64,
   pub instances: f64,
   pub memory_bytes: f64,
+  pub inline_executions: f64,
 }
 
 impl From<Stats> for NativeStats {
@@ -285,6 +288,7 @@ impl From<Stats> for NativeStats {
       worker_threads: s.worker_threads as f64,
       instances: s.instances as f64,
       memory_bytes: s.memory_bytes as f64,
+      inline_executions: s.inline_executions as f64,
     }
   }
 }

@@ -137,6 +137,7 @@ pub fn instantiate<'env>(
     args: None,
     // The instance's imports are answered by the JavaScript functions of scope `id`.
     import_scope: Some(id as u64),
+    synchronous: false,
   };
   let core = core.clone();
   let events = events.clone();
@@ -206,6 +207,7 @@ impl NativeInstance {
       live_logs: live.then(|| live_logs(&self.events, id)),
       live_events: live_event.then(|| live_events(&self.events, id)),
       args: args.map(|a| a.into_iter().map(|v| v.0).collect()),
+      synchronous: false,
     };
     let deliver = deliver(&self.events, id);
     self
@@ -213,6 +215,16 @@ impl NativeInstance {
       .call(&self.inner, export_name, input, options, move |outcome| {
         deliver(outcome.into())
       });
+  }
+
+  /// Calls `export_name` and waits for its outcome on this thread, at most `timeout_ms` and a
+  /// grace (`callSync`).
+  #[napi(catch_unwind)]
+  pub fn call_sync(&self, export_name: String, input: String, timeout_ms: f64) -> NativeOutcome {
+    self
+      .core
+      .call_blocking(&self.inner, export_name, input, timeout_ms)
+      .into()
   }
 
   /// Lifts a disable; the next call starts the instance fresh.

@@ -343,6 +343,7 @@ impl NativeRuntime {
         max_total_memory_bytes: options.max_total_memory_bytes,
       },
       import_bridge: Some(imports.clone()),
+      inline: options.inline.unwrap_or(true),
     };
     let core = Runtime::new(config).map_err(convert::to_napi_error)?;
     let completions = on_complete
@@ -442,8 +443,10 @@ impl NativeRuntime {
     })
   }
 
-  /// Runs `module`'s export once in a fresh instance; its outcome goes to `on_complete` with
-  /// this `id`. `input` is JSON text, or with `args` the export is invoked with those values.
+  /// Runs `module`'s export once in a fresh instance. Its outcome is returned when it finished
+  /// on this thread (see `Runtime::start`) with no live listeners, or when the options were
+  /// refused; otherwise it goes to `on_complete` with this `id`. `input` is JSON text, or with
+  /// `args` the export is invoked with those values.
   /// The guest's own imports are answered by the JavaScript functions of scope `id`. Invalid
   /// options or arguments produce an error outcome before anything runs.
   #[napi(catch_unwind)]
@@ -461,7 +464,7 @@ impl NativeRuntime {
     live_logs: bool,
     live_events: bool,
     #[napi(ts_arg_type = "unknown[] | undefined | null")] args: Option<Vec<JsValue>>,
-  ) {
+  ) -> Option<NativeOutcome> {
     let options = options.unwrap_or_default();
     let deliver = instance::deliver(&self.completions, id);
     let request = ExecOptions {
@@ -473,10 +476,39 @@ impl NativeRuntime {
       live_events: live_events.then(|| instance::live_events(&self.completions, id)),
       args: args.map(|a| a.into_iter().map(|v| v.0).collect()),
       import_scope: Some(id as u64),
+      synchronous: false,
+    };
+    // Live records go through `completions`, in order: the outcome of an execution with live
+    // listeners follows them there even when it finished on this thread.
+    let take_inline = !live_logs && !live_events;
+    match self.core.prepare(module.inner.clone(), input, request) {
+      Ok(prepared) => self
+        .core
+        .start(prepared, take_inline, move |outcome| deliver(outcome.into()))
+        .map(Into::into),
+      Err(e) => Some(NativeOutcome::rejected(e)),
+    }
+  }
+
+  /// Runs `module`'s export once in a fresh instance on this thread, to its end or its deadline
+  /// (`executeProbeSync`): host calls that would wait for JavaScript are refused.
+  #[napi(catch_unwind)]
+  pub fn execute_sync(
+    &self,
+    module: &WasmModule,
+    input: String,
+    options: Option<NativeExecuteOptions>,
+  ) -> NativeOutcome {
+    let options = options.unwrap_or_default();
+    let request = ExecOptions {
+      export: options.export,
+      limits: options.limits.map(Into::into).unwrap_or_default(),
+      synchronous: true,
+      ..ExecOptions::default()
     };
     match self.core.prepare(module.inner.clone(), input, request) {
-      Ok(prepared) => self.core.submit(prepared, move |outcome| deliver(outcome.into())),
-      Err(e) => deliver(NativeOutcome::rejected(e)),
+      Ok(prepared) => self.core.run_here(prepared).into(),
+      Err(e) => NativeOutcome::rejected(e),
     }
   }
 

@@ -22,6 +22,34 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::OwnedSemaphorePermit;
 
+thread_local! {
+  /// Set while this thread runs the first slice of an execution (`Runtime::start`).
+  static FIRST_SLICE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks this thread as running an execution's first slice until it drops: epoch ticks then
+/// do not end the slice (fuel does, deterministically), so whether a short execution finishes
+/// there does not depend on when the ticker happens to tick.
+pub struct FirstSlice(());
+
+impl FirstSlice {
+  pub fn enter() -> FirstSlice {
+    FIRST_SLICE.with(|c| c.set(true));
+    FirstSlice(())
+  }
+
+  /// Whether this thread is running an execution's first slice.
+  pub fn here() -> bool {
+    FIRST_SLICE.with(std::cell::Cell::get)
+  }
+}
+
+impl Drop for FirstSlice {
+  fn drop(&mut self) {
+    FIRST_SLICE.with(|c| c.set(false));
+  }
+}
+
 /// How an execution got in: with a store permit at once, or with a place in the queue.
 pub enum Admission {
   Admitted(OwnedSemaphorePermit),
@@ -68,6 +96,9 @@ pub struct ExecRequest {
   pub typed: Option<TypedArgs>,
   /// Where the guest's JavaScript-implemented imports are answered.
   pub imports: Option<ImportScope>,
+  /// Runs on the JavaScript thread to its end (`Runtime::run_here`): host calls that would wait
+  /// for JavaScript are refused.
+  pub synchronous: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

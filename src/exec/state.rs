@@ -3,7 +3,7 @@
 
 use crate::capabilities::Capabilities;
 use crate::capacity::MemoryBudget;
-use crate::error::ProbeError;
+use crate::error::{ErrorCode, ProbeError};
 use crate::host::http::HttpContext;
 use crate::host::log::{Logs, Source};
 use std::sync::Arc;
@@ -180,9 +180,26 @@ pub struct ExecState {
   pub open_files: u64,
   /// Where the guest's JavaScript-implemented imports are answered.
   pub imports: Option<crate::host::js_imports::ImportScope>,
+  /// A synchronous call (`executeProbeSync`): nothing may wait for JavaScript, whose thread
+  /// this call holds.
+  pub synchronous: bool,
 }
 
 impl ExecState {
+  /// Fails the call when it is synchronous: `what` would have to wait for JavaScript. Returns
+  /// the refusal (already recorded as the call's fault) for the host function to return.
+  pub fn refuse_if_synchronous(&mut self, what: &str) -> Option<ProbeError> {
+    if !self.synchronous {
+      return None;
+    }
+    let refusal = ProbeError::new(
+      ErrorCode::CapabilityDenied,
+      format!("Capability not granted: {what} (not available in a synchronous call)"),
+    );
+    self.host_fault = Some(refusal.clone());
+    Some(refusal)
+  }
+
   /// The state of a store about to run `req`, with `deadline` for its (first) call.
   pub fn new(req: &crate::exec::ExecRequest, logs: Logs, deadline: Instant) -> ExecState {
     ExecState {
@@ -201,9 +218,11 @@ impl ExecState {
         grant: req.capabilities.http.clone(),
         transport: req.transport.clone(),
         deadline,
+        synchronous: req.synchronous,
       },
       open_files: req.limits.open_files,
       imports: req.imports.clone(),
+      synchronous: req.synchronous,
     }
   }
 

@@ -168,6 +168,8 @@ pub struct HttpContext {
   pub grant: Option<Arc<HttpGrant>>,
   pub transport: Option<Arc<dyn HttpTransport>>,
   pub deadline: Instant,
+  /// In a synchronous call no request is made: the answer would come from JavaScript.
+  pub synchronous: bool,
 }
 
 const MAX_REDIRECTS: usize = 5;
@@ -207,6 +209,11 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 impl HttpContext {
   /// Decides, sends and follows redirects for one guest request.
   pub async fn fetch(&self, request: HttpRequest) -> Result<HttpResponse, FetchError> {
+    if self.synchronous {
+      return Err(FetchError::Denied(
+        "Capability not granted: http (not available in a synchronous call)".into(),
+      ));
+    }
     let Some(grant) = &self.grant else {
       return Err(FetchError::Denied(format!(
         "Capability not granted: http (request to {})",
@@ -359,6 +366,7 @@ mod tests {
         script.into_iter().map(|(u, r)| (u.to_string(), r)).collect(),
       )))),
       deadline: Instant::now() + Duration::from_secs(5),
+      synchronous: false,
     }
   }
 
@@ -404,6 +412,7 @@ mod tests {
       grant: None,
       transport: None,
       deadline: Instant::now(),
+      synchronous: false,
     };
     let e = none.fetch(get("http://a.test/")).await.unwrap_err();
     assert!(e.message().starts_with("Capability not granted: http"));

@@ -70,6 +70,9 @@ fn display(module: &str, name: &str) -> String {
 /// Sends one call to JavaScript and waits for its answer, at most until the deadline.
 async fn ask(exec: &mut ExecState, module: &str, name: &str, args: Vec<Value>) -> wasmtime::Result<ImportAnswer> {
   exec.host_calls += 1;
+  if let Some(refusal) = exec.refuse_if_synchronous(&format!("the JavaScript import {}", display(module, name))) {
+    return Err(wasmtime::Error::msg(refusal.message));
+  }
   let Some(scope) = exec.imports.clone() else {
     let message = format!(
       "no JavaScript function is bound to the import {}",

@@ -170,6 +170,9 @@ pub fn add_to_linker(linker: &mut Linker<CoreState>) -> wasmtime::Result<()> {
     |mut caller: Caller<'_, CoreState>, (ptr, len): (i32, i32)| {
       Box::new(async move {
         caller.data_mut().exec.host_calls += 1;
+        if let Some(refusal) = caller.data_mut().exec.refuse_if_synchronous("http") {
+          return Err(wasmtime::Error::msg(refusal.message));
+        }
         let bytes = read_guest(&mut caller, "http_fetch", ptr, len)?;
         let result = match serde_json::from_slice::<FetchRequest>(&bytes) {
           Err(e) => Err(FetchError::Failed(format!("invalid request JSON: {e}"))),

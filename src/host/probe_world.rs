@@ -70,6 +70,10 @@ fn to_wit(err: FetchError) -> wit_http::Error {
 impl wit_http::Host for ComponentState {
   async fn fetch(&mut self, req: wit_http::Request) -> Result<wit_http::Response, wit_http::Error> {
     self.exec.host_calls += 1;
+    // The refusal fails the call (`host_fault`) whatever the guest does with this answer.
+    if let Some(refusal) = self.exec.refuse_if_synchronous("http") {
+      return Err(wit_http::Error::Denied(refusal.message));
+    }
     let http = self.exec.http.clone();
     let response = http
       .fetch(HttpRequest {
