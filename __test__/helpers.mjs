@@ -1,5 +1,6 @@
 // Shared helpers for the tests: the real addon through the package's own entry point, guest
 // paths, and a WAT prelude that declares every import of the core-module probe ABI.
+import { createServer } from 'node:http'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -73,4 +74,11 @@ export async function rejectsWith(promise, code) {
   expect(error, `expected a rejection with ${code}`).toBeInstanceOf(WasmError)
   expect(error.code, error.message).toBe(code)
   return error
+}
+
+/** A loopback HTTP server answering every request with `hello`: { origin, close }. */
+export async function helloServer() {
+  const server = createServer((req, res) => res.end('hello'))
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  return { origin: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) }
 }

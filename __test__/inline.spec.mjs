@@ -2,10 +2,9 @@
 // work and settles from there when it finishes in it; one that computes longer or waits on
 // JavaScript continues on the worker pool. Where each one ran is observed through
 // stats().inlineExecutions, never through timing.
-import { createServer } from 'node:http'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { WasmRuntime, guest, probeWat, rejectsWith, root, watGuest } from './helpers.mjs'
+import { WasmRuntime, guest, helloServer, probeWat, rejectsWith, root, watGuest } from './helpers.mjs'
 
 /** A probe that counts down `n` (from its input's length... fixed here) and answers {"done":1}. */
 const spin = (iterations) =>
@@ -22,11 +21,10 @@ const spin = (iterations) =>
 let server
 let origin
 beforeAll(async () => {
-  server = createServer((req, res) => res.end('hello'))
-  await new Promise((r) => server.listen(0, '127.0.0.1', r))
-  origin = `http://127.0.0.1:${server.address().port}`
+  server = await helloServer()
+  origin = server.origin
 })
-afterAll(() => new Promise((r) => server.close(r)))
+afterAll(() => server.close())
 
 /** Runs `body(rt)` and returns how many of its executions finished on the calling thread. */
 async function inlineCount(rt, body) {

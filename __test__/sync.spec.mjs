@@ -1,10 +1,9 @@
 // executeProbeSync (contract §4d): the probe runs on the calling thread to its end or its hard
 // deadline and the result is returned; failures are thrown; a host call that would wait for
 // JavaScript fails the call with ERR_WASM_CAPABILITY_DENIED.
-import { createServer } from 'node:http'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { WasmRuntime, guest, probeWat, root, watGuest } from './helpers.mjs'
+import { WasmRuntime, guest, helloServer, probeWat, root, watGuest } from './helpers.mjs'
 
 /** The WasmError `fn` throws; fails unless it throws one with `code`. */
 function throwsWith(fn, code) {
@@ -23,14 +22,13 @@ let server
 let origin
 let rt
 beforeAll(async () => {
-  server = createServer((req, res) => res.end('hello'))
-  await new Promise((r) => server.listen(0, '127.0.0.1', r))
-  origin = `http://127.0.0.1:${server.address().port}`
+  server = await helloServer()
+  origin = server.origin
   rt = new WasmRuntime()
 })
 afterAll(async () => {
   await rt.close()
-  await new Promise((r) => server.close(r))
+  await server.close()
 })
 
 describe('executeProbeSync', () => {

@@ -1,9 +1,8 @@
 'use strict'
 // Long-lived instances: one store kept between calls; calls run one at a time, in order.
 
-const { argType, argValue } = require('./errors')
+const { argType, argValue, failureToError } = require('./errors')
 const { checkArgs, checkObject, checkSignal, checkSyncOptions, checkType, toInputJson } = require('./checks')
-const { failureToError } = require('./errors')
 const { runNative, deliverLog, probeResult, invokeResult, stateListeners } = require('./dispatch')
 const { scopes } = require('./imports')
 
