@@ -19,10 +19,11 @@ export declare class CancelHandle {
 export declare class NativeInstance {
   get state(): 'ready' | 'busy' | 'restarting' | 'disabled' | 'disposed'
   /**
-   * Queues a call; its outcome (and live log records and events) go to the runtime's event
-   * function with `id`. With `args`, the export is invoked with those values instead of `input`.
+   * Starts a call; its outcome (and live log records and events) go to the runtime's event
+   * function with `id` — or, when it finished on this thread and has no live listeners, it is
+   * returned. With `args`, the export is invoked with those values instead of `input`.
    */
-  call(id: number, exportName: string, input: string, timeoutMs: number | undefined | null, cancel: CancelHandle | undefined | null, live: boolean, liveEvent: boolean, args?: unknown[] | undefined | null): void
+  call(id: number, exportName: string, input: string, timeoutMs: number | undefined | null, cancel: CancelHandle | undefined | null, live: boolean, liveEvent: boolean, args?: unknown[] | undefined | null): NativeOutcome | null
   /**
    * Calls `export_name` and waits for its outcome on this thread, at most `timeout_ms` and a
    * grace (`callSync`).

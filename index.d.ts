@@ -68,8 +68,9 @@ export interface RuntimeOptions {
   /**
    * Start each execution on the calling thread for one short slice of guest work (about 100 µs),
    * so that one that finishes in it — most probes — settles without waking any thread; one that
-   * needs longer, or waits on JavaScript, continues on the worker pool. Default true; false
-   * starts every execution on the pool.
+   * needs longer, or waits on JavaScript, continues on the worker pool. A long-lived instance's
+   * call does the same when the instance is idle. Default true; false starts every execution and
+   * call on the pool.
    */
   inline?: boolean
   /** Defaults for every execution. */
@@ -260,7 +261,7 @@ export interface RuntimeStats {
   instances: number
   /** Linear memory all live guests hold (running executions and live instances). */
   memoryBytes: number
-  /** Executions that finished within their first slice on the calling thread (see `inline`). */
+  /** Executions and instance calls that finished within their first slice on the calling thread (see `inline`). */
   inlineExecutions: number
 }
 

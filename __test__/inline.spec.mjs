@@ -136,6 +136,39 @@ describe('inline execution', () => {
     await rt.close()
   })
 
+  test('a long-lived instance: an idle call runs inline, calls behind it queue in order, state is kept', async () => {
+    const rt = new WasmRuntime()
+    const pooled = new WasmRuntime({ inline: false })
+    const counter = Buffer.from(
+      probeWat(`(global $n (mut i32) (i32.const 48))
+  (func (export "bump") (result i32)
+    (global.set $n (i32.add (global.get $n) (i32.const 1)))
+    (i32.store8 (i32.const 0) (global.get $n))
+    (call $output_write (i32.const 0) (i32.const 1))
+    (i32.const 0))
+  (func (export "crash") unreachable)`),
+    )
+    const instance = await rt.instantiate(await rt.loadModule(counter))
+    const other = await pooled.instantiate(await pooled.loadModule(counter))
+    // One call at a time: each finds the instance idle and finishes on this thread.
+    expect(await inlineCount(rt, async () => {
+      expect((await instance.call('bump')).output).toBe(1)
+      expect((await instance.call('bump')).output).toBe(2)
+    })).toBe(2)
+    // Four at once: the first runs inline, the rest wait their turn on the pool, in order.
+    const outputs = await Promise.all([1, 2, 3, 4].map(() => instance.call('bump').then((r) => r.output)))
+    expect(outputs).toEqual([3, 4, 5, 6])
+    expect(await inlineCount(pooled, async () => expect((await other.call('bump')).output).toBe(1))).toBe(0)
+    // The crash policy is the same inline: a missing export keeps the state, a trap rebuilds the
+    // instance (after its back-off, which the next call waits out on the pool).
+    await rejectsWith(instance.call('nope'), 'ERR_WASM_NO_EXPORT')
+    expect((await instance.call('bump')).output).toBe(7)
+    await rejectsWith(instance.call('crash'), 'ERR_WASM_TRAP')
+    expect(await inlineCount(rt, async () => expect((await instance.call('bump')).output).toBe(1))).toBe(0)
+    await Promise.all([instance.dispose(), other.dispose()])
+    await Promise.all([rt.close(), pooled.close()])
+  })
+
   test('options.inline must be a boolean', () => {
     expect(() => new WasmRuntime({ inline: 'yes' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }))
   })

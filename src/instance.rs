@@ -1,6 +1,10 @@
 //! Long-lived instances, the extension model: one store kept between calls, calls run one at a
 //! time in order by an actor task, and a crash policy.
 //!
+//! The actor's state sits behind an async lock. A call made while the instance has nothing else
+//! to do takes that lock on the calling thread (`try_here`) and may finish there; every other
+//! call, and everything else (enable, dispose), goes through the actor's queue in order.
+//!
 //! Crash policy. A call that traps, overflows its stack, hits a memory, fuel or time limit (or is
 //! cancelled mid-run) rejects with its code, and the instance is rebuilt fresh before the next
 //! call — its state is gone. Rebuilds back off exponentially while failures continue. Failures
@@ -144,6 +148,9 @@ struct Shared {
   current: Mutex<Option<Arc<StopSignal>>>,
   /// Calls accepted and not settled yet (the running one included).
   calls: Arc<AtomicUsize>,
+  /// Jobs sent to the actor's queue that it has not taken up yet: while any is, a call may not
+  /// overtake it by running on the calling thread.
+  unserved: AtomicUsize,
 }
 
 /// A call's place on its instance: counted until it settles, and in the runtime's queue while it
@@ -248,7 +255,12 @@ impl Drop for Reply {
 pub struct InstanceHandle {
   shared: Arc<Shared>,
   jobs: mpsc::UnboundedSender<Job>,
+  actor: Arc<tokio::sync::Mutex<Actor>>,
 }
+
+/// A call that runs on the calling thread (see [`InstanceHandle::try_here`]); it holds the
+/// instance until it finishes.
+pub type CallHere = std::pin::Pin<Box<dyn std::future::Future<Output = ExecOutcome> + Send>>;
 
 impl InstanceHandle {
   pub fn state(&self) -> InstanceState {
@@ -296,15 +308,57 @@ impl InstanceHandle {
       submitted: Instant::now(),
       admitted,
     };
-    let _ = self.jobs.send(Job::Call {
+    self.send(Job::Call {
       request: Box::new(request),
       reply,
     });
   }
 
+  fn send(&self, job: Job) {
+    self.shared.unserved.fetch_add(1, Ordering::AcqRel);
+    if self.jobs.send(job).is_err() {
+      self.shared.unserved.fetch_sub(1, Ordering::AcqRel);
+    }
+  }
+
+  /// The instance itself, when nothing is queued for it or running on it.
+  fn idle_actor(&self) -> Option<tokio::sync::OwnedMutexGuard<Actor>> {
+    if self.shared.unserved.load(Ordering::Acquire) != 0 {
+      return None;
+    }
+    self.actor.clone().try_lock_owned().ok()
+  }
+
+  /// An admitted call as work to run on the calling thread, when the instance is idle — no
+  /// other job queued or running — so that it overtakes nothing; otherwise it is handed back
+  /// to go through the queue (`call`). The work settles the call: its place on the instance is
+  /// given back before the outcome is.
+  pub fn try_here(&self, request: ExecRequest, admitted: Admitted) -> Result<CallHere, Box<(ExecRequest, Admitted)>> {
+    let Some(mut actor) = self.idle_actor() else {
+      return Err(Box::new((request, admitted)));
+    };
+    let submitted = Instant::now();
+    Ok(Box::pin(async move {
+      let mut admitted = admitted;
+      admitted.started();
+      let (result, metrics) = actor.serve(request, submitted).await;
+      admitted.release();
+      ExecOutcome {
+        result,
+        latency_ms: submitted.elapsed().as_secs_f64() * 1000.0,
+        metrics,
+        logs: actor.logs.book().finish(),
+      }
+    }))
+  }
+
   /// Lifts a disable: the next call rebuilds the instance.
   pub fn enable(&self) {
-    let _ = self.jobs.send(Job::Enable);
+    // Done at once when the instance is idle, so that a call made right after sees it.
+    match self.idle_actor() {
+      Some(mut actor) => actor.enable(),
+      None => self.send(Job::Enable),
+    }
   }
 
   /// Stops the running call and settles every queued one with `ERR_WASM_CLOSED`, then frees the
@@ -328,8 +382,11 @@ async fn dispose(shared: &Shared, jobs: &mpsc::UnboundedSender<Job>) {
     stop.stop(StopReason::Closed);
   }
   let (tx, rx) = oneshot::channel();
+  shared.unserved.fetch_add(1, Ordering::AcqRel);
   if jobs.send(Job::Dispose(tx)).is_ok() {
     let _ = rx.await;
+  } else {
+    shared.unserved.fetch_sub(1, Ordering::AcqRel);
   }
 }
 
@@ -406,6 +463,7 @@ pub async fn start(
     disposing: AtomicBool::new(false),
     current: Mutex::new(None),
     calls: Arc::default(),
+    unserved: AtomicUsize::new(0),
   });
   let (jobs, rx) = mpsc::unbounded_channel();
   let actor = Actor {
@@ -420,64 +478,69 @@ pub async fn start(
     shared: shared.clone(),
     slot: Some(slot),
   };
-  pool.spawn(actor.run(rx));
-  Ok(InstanceHandle { shared, jobs })
+  let actor = Arc::new(tokio::sync::Mutex::new(actor));
+  pool.spawn(run(actor.clone(), rx));
+  Ok(InstanceHandle { shared, jobs, actor })
+}
+
+/// Serves the queue in order, each job with the instance to itself.
+async fn run(actor: Arc<tokio::sync::Mutex<Actor>>, mut jobs: mpsc::UnboundedReceiver<Job>) {
+  while let Some(job) = jobs.recv().await {
+    let mut actor = actor.lock().await;
+    // Taken up: from here a call on the calling thread can only come after it (the lock).
+    actor.shared.unserved.fetch_sub(1, Ordering::AcqRel);
+    match job {
+      Job::Call { request, mut reply } => {
+        reply.admitted.started();
+        let (result, metrics) = actor.serve(*request, reply.submitted).await;
+        reply.send(result, metrics, &actor.logs);
+      }
+      Job::Enable => actor.enable(),
+      Job::Dispose(ack) => {
+        // Memory and the instance's place go back before dispose() returns.
+        actor.live = None;
+        actor.slot = None;
+        actor.shared.set(InstanceState::Disposed, "disposed", None);
+        let _ = ack.send(());
+        break;
+      }
+    }
+  }
+  // Calls still queued are dropped here; each settles with ERR_WASM_CLOSED.
 }
 
 impl Actor {
-  async fn run(mut self, mut jobs: mpsc::UnboundedReceiver<Job>) {
-    while let Some(job) = jobs.recv().await {
-      match job {
-        Job::Call { request, mut reply } => {
-          reply.admitted.started();
-          self.serve(*request, reply).await
-        }
-        Job::Enable => {
-          if self.shared.get() == InstanceState::Disabled {
-            self.failures.clear();
-            self.timeouts.clear();
-            self.consecutive = 0;
-            self.restart_at = None;
-            self.live = None;
-            self.shared.set(
-              InstanceState::Restarting,
-              "re-enabled; the next call starts it fresh",
-              None,
-            );
-          }
-        }
-        Job::Dispose(ack) => {
-          // Memory and the instance's place go back before dispose() returns.
-          self.live = None;
-          self.slot = None;
-          self.shared.set(InstanceState::Disposed, "disposed", None);
-          let _ = ack.send(());
-          break;
-        }
-      }
+  fn enable(&mut self) {
+    if self.shared.get() == InstanceState::Disabled {
+      self.failures.clear();
+      self.timeouts.clear();
+      self.consecutive = 0;
+      self.restart_at = None;
+      self.live = None;
+      self.shared.set(
+        InstanceState::Restarting,
+        "re-enabled; the next call starts it fresh",
+        None,
+      );
     }
-    // Calls still queued are dropped here; each settles with ERR_WASM_CLOSED.
   }
 
-  async fn serve(&mut self, request: ExecRequest, reply: Reply) {
+  /// Runs one call submitted at `submitted`, applying the crash policy to what happened.
+  async fn serve(&mut self, request: ExecRequest, submitted: Instant) -> (Result<GuestAnswer, ProbeError>, Metrics) {
     let mut metrics = Metrics::default();
-    let deadline = reply.submitted + request.limits.timeout;
+    let deadline = submitted + request.limits.timeout;
     if self.shared.disposing.load(Ordering::Acquire) {
-      return reply.send(
-        Err(stop_error(StopReason::Closed, &request.limits)),
-        metrics,
-        &self.logs,
-      );
+      return (Err(stop_error(StopReason::Closed, &request.limits)), metrics);
     }
     if self.shared.get() == InstanceState::Disabled {
       let e = ProbeError::new(
         ErrorCode::InstanceDisabled,
         "the instance was disabled after repeated failures; enable() it to try again, or dispose() it",
       );
-      return reply.send(Err(e), metrics, &self.logs);
+      return (Err(e), metrics);
     }
     if let Some(reason) = request.stop.reason() {
-      return reply.send(Err(stop_error(reason, &request.limits)), metrics, &self.logs);
+      return (Err(stop_error(reason, &request.limits)), metrics);
     }
     self
       .logs
@@ -509,7 +572,7 @@ impl Actor {
         self.shared.set(InstanceState::Ready, "ready", None);
       }
     }
-    reply.send(result, metrics, &self.logs);
+    (result, metrics)
   }
 
   async fn attempt(

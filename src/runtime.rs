@@ -61,7 +61,7 @@ pub struct Stats {
   pub instances: u64,
   /// Linear memory all live guests hold together.
   pub memory_bytes: u64,
-  /// Executions that finished within their first slice on the calling thread.
+  /// Executions and instance calls that finished within their first slice on the calling thread.
   pub inline_executions: u64,
 }
 
@@ -506,36 +506,30 @@ impl Runtime {
   }
 
   /// Queues a call on a long-lived instance; `done` gets its outcome exactly once.
-  pub fn call<F>(&self, instance: &LongLived, export: String, input: String, options: CallOptions, done: F)
-  where
-    F: FnOnce(ExecOutcome) + Send + 'static,
-  {
-    let started = Instant::now();
+  /// Validates a call on `instance` and admits it: the request, its place on the instance and
+  /// its registration for `close()`.
+  fn admit_call(
+    &self,
+    instance: &LongLived,
+    export: String,
+    input: String,
+    options: CallOptions,
+  ) -> Result<(ExecRequest, instance::Admitted, u64), ProbeError> {
     let mut limits = instance.limits;
     if let Some(ms) = options.timeout_ms {
       let patch = LimitsPatch {
         timeout_ms: Some(ms),
         ..Default::default()
       };
-      match limits.patched(&patch, "options") {
-        Ok(l) => limits = l,
-        Err(e) => return done(failed_outcome(e, started)),
-      }
+      limits = limits.patched(&patch, "options")?;
     }
     if export.is_empty() {
-      return done(failed_outcome(
-        ProbeError::invalid_value("exportName", "must not be empty"),
-        started,
-      ));
+      return Err(ProbeError::invalid_value("exportName", "must not be empty"));
     }
-    let typed = match options
+    let typed = options
       .args
       .map(|args| typed_args(&instance.module, &export, &args))
-      .transpose()
-    {
-      Ok(typed) => typed,
-      Err(e) => return done(failed_outcome(e, started)),
-    };
+      .transpose()?;
     let request = ExecRequest {
       export,
       input: input.into(),
@@ -550,54 +544,97 @@ impl Runtime {
       imports: instance.imports.clone(),
       synchronous: options.synchronous,
     };
-    let admission = if options.synchronous {
-      instance.handle.admit_idle()
+    let admitted = if options.synchronous {
+      instance.handle.admit_idle()?
     } else {
-      instance.handle.admit(|| self.shared.capacity.queue_place())
+      instance.handle.admit(|| self.shared.capacity.queue_place())?
     };
-    let admitted = match admission {
-      Ok(admitted) => admitted,
-      Err(e) => return done(failed_outcome(e, started)),
-    };
-    let key = match self.register(&request.stop) {
-      Ok(key) => key,
-      Err(e) => return done(failed_outcome(e, started)),
-    };
+    let key = self.register(&request.stop)?;
     self.shared.counters.executions.fetch_add(1, Ordering::Relaxed);
-    let shared = self.shared.clone();
-    instance.handle.call(request, admitted, move |outcome| {
-      shared.finish(key);
-      done(outcome);
-    });
+    Ok((request, admitted, key))
   }
 
-  /// A synchronous call of a long-lived instance (`callSync`): it runs where the instance's
-  /// calls run while the calling thread waits, at most `timeout_ms` and a grace, for its outcome.
+  /// Calls `export` of a long-lived instance. When the instance is idle the call starts on this
+  /// thread for one slice, as an execution does (see [`Runtime::start`]); its outcome is returned
+  /// when it finished there and `take_inline` holds, else it goes to `done`.
+  pub fn call<F>(
+    &self,
+    instance: &LongLived,
+    export: String,
+    input: String,
+    options: CallOptions,
+    take_inline: bool,
+    done: F,
+  ) -> Option<ExecOutcome>
+  where
+    F: FnOnce(ExecOutcome) + Send + 'static,
+  {
+    let started = Instant::now();
+    let completion = Completion {
+      done: Some(done),
+      started,
+    };
+    let (request, admitted, key) = match self.admit_call(instance, export, input, options) {
+      Ok(admitted) => admitted,
+      Err(e) => {
+        completion.complete(failed_outcome(e, started));
+        return None;
+      }
+    };
+    let shared = self.shared.clone();
+    let here = if self.inline {
+      instance.handle.try_here(request, admitted)
+    } else {
+      Err(Box::new((request, admitted)))
+    };
+    let work = match here {
+      Ok(work) => work,
+      Err(queued) => {
+        let (request, admitted) = *queued;
+        instance.handle.call(request, admitted, move |outcome| {
+          shared.finish(key);
+          completion.complete(outcome);
+        });
+        return None;
+      }
+    };
+    let work = work.map(move |outcome| {
+      shared.finish(key);
+      outcome
+    });
+    self.first_slice(Box::pin(work), take_inline, completion)
+  }
+
+  /// Calls `export` of an idle instance on this thread and waits for its outcome, at most its
+  /// deadline (`timeout_ms`) and the backstop's grace (`callSync`); `ERR_WASM_BUSY` when another
+  /// call is in flight or queued.
   pub fn call_blocking(&self, instance: &LongLived, export: String, input: String, timeout_ms: f64) -> ExecOutcome {
     let started = Instant::now();
-    let stop = Arc::new(StopSignal::default());
-    let (tx, rx) = std::sync::mpsc::channel();
     let options = CallOptions {
       timeout_ms: Some(timeout_ms),
-      stop: Some(stop.clone()),
       synchronous: true,
       ..CallOptions::default()
     };
-    self.call(instance, export, input, options, move |outcome| {
-      let _ = tx.send(outcome);
-    });
-    let wait = std::time::Duration::from_secs_f64(timeout_ms.max(0.0) / 1000.0) + crate::engine::TICK * 3;
-    rx.recv_timeout(wait).unwrap_or_else(|_| {
-      // Past its deadline and the grace a guest computing would have been stopped in: it waits
-      // in the host, or the instance is restarting. Stop it and give up waiting.
-      stop.stop(StopReason::Timeout);
-      let late = ProbeError::new(
-        ErrorCode::Timeout,
-        format!("the synchronous call did not finish within its deadline of {timeout_ms} ms (options.timeoutMs)"),
-      );
-      rx.recv_timeout(crate::engine::TICK * 3)
-        .unwrap_or_else(|_| failed_outcome(late, started))
-    })
+    let (request, admitted, key) = match self.admit_call(instance, export, input, options) {
+      Ok(admitted) => admitted,
+      Err(e) => return failed_outcome(e, started),
+    };
+    let outcome = match instance.handle.try_here(request, admitted) {
+      Ok(work) => {
+        let _context = self.handle.enter();
+        futures::executor::block_on(work)
+      }
+      // Admitted as the only call, yet the instance is still busy with an enable or a dispose.
+      Err(_) => failed_outcome(
+        ProbeError::new(
+          ErrorCode::Busy,
+          "the instance is busy, and a synchronous call does not wait for it",
+        ),
+        started,
+      ),
+    };
+    self.shared.finish(key);
+    outcome
   }
 
   /// Starts a prepared execution on this runtime's pool; `done` gets its outcome exactly once,
@@ -644,7 +681,7 @@ impl Runtime {
     // A queued execution waits for a store: never on the calling thread.
     let inline = self.inline && matches!(admission, Admission::Admitted(_));
     let shared = self.shared.clone();
-    let mut work = Box::pin(async move {
+    let work = Box::pin(async move {
       let run = AssertUnwindSafe(execute(prepared.module, prepared.request, started, admission)).catch_unwind();
       let outcome = run.await.unwrap_or_else(|_| {
         failed_outcome(
@@ -658,24 +695,41 @@ impl Runtime {
       shared.finish(key);
       outcome
     });
-    if inline {
-      let polled = {
-        // Timers, blocking work and yields made in this slice belong to the pool's runtime.
-        let _context = self.handle.enter();
-        let _slice = crate::exec::FirstSlice::enter();
-        work
-          .as_mut()
-          .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
-      };
-      if let std::task::Poll::Ready(outcome) = polled {
-        self.shared.counters.inline_executions.fetch_add(1, Ordering::Relaxed);
-        if take_inline {
-          completion.disarm();
-          return Some(outcome);
-        }
-        completion.complete(outcome);
-        return None;
+    if !inline {
+      self.handle.spawn(async move { completion.complete(work.await) });
+      return None;
+    }
+    self.first_slice(work, take_inline, completion)
+  }
+
+  /// Polls `work` once on this thread, as its first slice: when it finishes there its outcome
+  /// is returned (`take_inline`) or given to `completion`; otherwise it goes on on the pool.
+  fn first_slice<W, F>(
+    &self,
+    mut work: std::pin::Pin<Box<W>>,
+    take_inline: bool,
+    completion: Completion<F>,
+  ) -> Option<ExecOutcome>
+  where
+    W: std::future::Future<Output = ExecOutcome> + Send + ?Sized + 'static,
+    F: FnOnce(ExecOutcome) + Send + 'static,
+  {
+    let polled = {
+      // Timers, blocking work and yields made in this slice belong to the pool's runtime.
+      let _context = self.handle.enter();
+      let _slice = crate::exec::FirstSlice::enter();
+      work
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    };
+    if let std::task::Poll::Ready(outcome) = polled {
+      self.shared.counters.inline_executions.fetch_add(1, Ordering::Relaxed);
+      if take_inline {
+        completion.disarm();
+        return Some(outcome);
       }
+      completion.complete(outcome);
+      return None;
     }
     self.handle.spawn(async move { completion.complete(work.await) });
     None

@@ -186,8 +186,9 @@ impl NativeInstance {
     self.inner.handle.state().as_str()
   }
 
-  /// Queues a call; its outcome (and live log records and events) go to the runtime's event
-  /// function with `id`. With `args`, the export is invoked with those values instead of `input`.
+  /// Starts a call; its outcome (and live log records and events) go to the runtime's event
+  /// function with `id` — or, when it finished on this thread and has no live listeners, it is
+  /// returned. With `args`, the export is invoked with those values instead of `input`.
   #[napi(catch_unwind)]
   #[allow(clippy::too_many_arguments, reason = "one flat call per call, from index.js only")]
   pub fn call(
@@ -200,7 +201,7 @@ impl NativeInstance {
     live: bool,
     live_event: bool,
     #[napi(ts_arg_type = "unknown[] | undefined | null")] args: Option<Vec<JsValue>>,
-  ) {
+  ) -> Option<NativeOutcome> {
     let options = CallOptions {
       timeout_ms,
       stop: cancel.map(|c| c.signal.clone()),
@@ -210,11 +211,14 @@ impl NativeInstance {
       synchronous: false,
     };
     let deliver = deliver(&self.events, id);
+    // Live records go through `completions`, in order: the outcome follows them there.
+    let take_inline = !live && !live_event;
     self
       .core
-      .call(&self.inner, export_name, input, options, move |outcome| {
+      .call(&self.inner, export_name, input, options, take_inline, move |outcome| {
         deliver(outcome.into())
-      });
+      })
+      .map(Into::into)
   }
 
   /// Calls `export_name` and waits for its outcome on this thread, at most `timeout_ms` and a
