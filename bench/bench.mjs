@@ -16,7 +16,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { parse as watToWasm } from '@bytecodealliance/jco'
-import { runFresh } from './v8-probe.mjs'
+import { keptInstance, runFresh } from './v8-probe.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const require = createRequire(import.meta.url)
@@ -214,6 +214,18 @@ async function main() {
     `synchronous, fresh instance per call: executeProbeSync median ${round(oursSync.medianUs)} µs (p99 ${round(oursSync.p99Us)}), ` +
       `V8 on the JS thread median ${round(theirsSync.medianUs)} µs (p99 ${round(theirsSync.p99Us)}) => ${round(theirsSync.medianUs / oursSync.medianUs, 2)}x`,
   )
+  // A warm instance called synchronously: callSync (limits, deadline, crash policy) next to V8
+  // calling one kept instance on the JS thread with no isolation at all.
+  const warmSync = await rt.instantiate(echo)
+  const oursCallSync = await sequential((i) => warmSync.callSync('execute', { i }))
+  const keptCall = keptInstance(echoModule)
+  const theirsCallSync = await sequential((i) => JSON.parse(keptCall(JSON.stringify({ i })).output))
+  console.log(
+    `synchronous, warm instance: callSync median ${round(oursCallSync.medianUs, 1)} µs (p99 ${round(oursCallSync.p99Us, 1)}), ` +
+      `V8 calling a kept instance on the JS thread median ${round(theirsCallSync.medianUs, 1)} µs (p99 ${round(theirsCallSync.p99Us, 1)}) => ` +
+      `ours ${round(oursCallSync.medianUs / theirsCallSync.medianUs, 2)}x its time`,
+  )
+  await warmSync.dispose()
 
   // Median of many sequential executions: one sample right after the concurrent phase above
   // mostly measures threads waking up.
@@ -383,10 +395,11 @@ async function main() {
   await rt.close()
 }
 
-// BENCH_ONLY=capacity, =typed, =loading or =vscode runs just that part (bench/capacity.mjs,
-// bench/typed.mjs, bench/loading.mjs, bench/vscode-host.mjs); otherwise they all follow the main bench.
+// BENCH_ONLY=main, =capacity, =typed, =loading or =vscode runs just that part (this file's main,
+// bench/capacity.mjs, bench/typed.mjs, bench/loading.mjs, bench/vscode-host.mjs); otherwise they
+// all follow the main bench.
 const only = process.env.BENCH_ONLY
-;(only ? Promise.resolve() : main())
+;(only && only !== 'main' ? Promise.resolve() : main())
   .then(async () => (!only || only === 'capacity') && (await import('./capacity.mjs')).runCapacityBench())
   .then(async () => (!only || only === 'typed') && (await import('./typed.mjs')).runTypedBench())
   .then(async () => (!only || only === 'loading') && (await import('./loading.mjs')).runLoadingBench())

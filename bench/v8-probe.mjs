@@ -4,9 +4,9 @@
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
-/** Runs `module`'s `execute` in a fresh instance with `input` (JSON text). */
-export function runFresh(module, input) {
-  const inputBytes = encoder.encode(input)
+/** One instance of `module` and `call(input)`, which runs its `execute` with `input` (JSON text). */
+function instantiate(module) {
+  let inputBytes
   let memory
   let output
   const imports = {
@@ -20,6 +20,20 @@ export function runFresh(module, input) {
   }
   const instance = new WebAssembly.Instance(module, imports)
   memory = instance.exports.memory
-  const status = instance.exports.execute()
-  return { status, output }
+  return (input) => {
+    inputBytes = encoder.encode(input)
+    output = undefined
+    const status = instance.exports.execute()
+    return { status, output }
+  }
+}
+
+/** Runs `module`'s `execute` in a fresh instance with `input` (JSON text). */
+export function runFresh(module, input) {
+  return instantiate(module)(input)
+}
+
+/** One instance kept between calls, with no isolation or limits: `call(input)` as runFresh. */
+export function keptInstance(module) {
+  return instantiate(module)
 }
