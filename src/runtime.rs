@@ -188,6 +188,20 @@ struct Completion<F: FnOnce(ExecOutcome)> {
 }
 
 impl<F: FnOnce(ExecOutcome)> Completion<F> {
+  /// For work starting now.
+  fn new(done: F) -> Self {
+    Completion {
+      done: Some(done),
+      started: Instant::now(),
+    }
+  }
+
+  /// Settles with `e` before anything ran.
+  fn fail(self, e: ProbeError) {
+    let started = self.started;
+    self.complete(failed_outcome(e, started));
+  }
+
   fn complete(mut self, outcome: ExecOutcome) {
     if let Some(done) = self.done.take() {
       done(outcome);
@@ -569,15 +583,11 @@ impl Runtime {
   where
     F: FnOnce(ExecOutcome) + Send + 'static,
   {
-    let started = Instant::now();
-    let completion = Completion {
-      done: Some(done),
-      started,
-    };
+    let completion = Completion::new(done);
     let (request, admitted, key) = match self.admit_call(instance, export, input, options) {
       Ok(admitted) => admitted,
       Err(e) => {
-        completion.complete(failed_outcome(e, started));
+        completion.fail(e);
         return None;
       }
     };
@@ -648,7 +658,7 @@ impl Runtime {
 
   /// Starts a prepared execution. With inline execution on and a store free at once, its first
   /// slice runs here, on the calling thread: the future is polled once, and the guest yields it
-  /// after [`crate::exec::guest::SLICE_FUEL`] of fuel, at the next epoch tick, or when it waits
+  /// after [`crate::exec::guest::SLICE_FUEL`] of fuel (epoch ticks do not end it), or when it waits
   /// (a host call answered by JavaScript, a compile); then it continues on the pool as any
   /// other execution. A short one — most probes — thus finishes with no thread woken at all.
   /// The outcome is returned when it finished in that slice and `take_inline` is set (`done` is
@@ -658,22 +668,19 @@ impl Runtime {
   where
     F: FnOnce(ExecOutcome) + Send + 'static,
   {
-    let started = Instant::now();
-    let completion = Completion {
-      done: Some(done),
-      started,
-    };
+    let completion = Completion::new(done);
+    let started = completion.started;
     let admission = match Admission::now(|| self.shared.capacity.queue_place()) {
       Ok(admission) => admission,
       Err(e) => {
-        completion.complete(failed_outcome(e, started));
+        completion.fail(e);
         return None;
       }
     };
     let key = match self.register(&prepared.request.stop) {
       Ok(key) => key,
       Err(e) => {
-        completion.complete(failed_outcome(e, started));
+        completion.fail(e);
         return None;
       }
     };
