@@ -23,7 +23,7 @@ export declare class NativeInstance {
    * function with `id` — or, when it finished on this thread and has no live listeners, it is
    * returned. With `args`, the export is invoked with those values instead of `input`.
    */
-  call(id: number, exportName: string, input: string, timeoutMs: number | undefined | null, cancel: CancelHandle | undefined | null, live: boolean, liveEvent: boolean, args?: unknown[] | undefined | null): NativeOutcome | null
+  call(id: number, exportName: string, input: string, timeoutMs: number | undefined | null, cancel: CancelHandle | undefined | null, live: boolean, liveEvent: boolean, args: unknown[] | undefined | null, here: boolean): NativeOutcome | null
   /**
    * Calls `export_name` and waits for its outcome on this thread, at most `timeout_ms` and a
    * grace (`callSync`).
@@ -56,13 +56,14 @@ export declare class NativeRuntime {
   precompile(bytes?: Uint8Array | undefined | null, path?: string | undefined | null, target?: string | undefined | null): Promise<NativePrecompile>
   /**
    * Runs `module`'s export once in a fresh instance. Its outcome is returned when it finished
-   * on this thread (see `Runtime::start`) with no live listeners, or when the options were
-   * refused; otherwise it goes to `on_complete` with this `id`. `input` is JSON text, or with
+   * on this thread (see `Runtime::start`; `here` is false while the caller holds such an
+   * outcome not yet settled) with no live listeners, or when the options were refused;
+   * otherwise it goes to `on_complete` with this `id`. `input` is JSON text, or with
    * `args` the export is invoked with those values.
    * The guest's own imports are answered by the JavaScript functions of scope `id`. Invalid
    * options or arguments produce an error outcome before anything runs.
    */
-  execute(id: number, module: WasmModule, input: string, options: NativeExecuteOptions | undefined | null, cancel: CancelHandle | undefined | null, liveLogs: boolean, liveEvents: boolean, args?: unknown[] | undefined | null): NativeOutcome | null
+  execute(id: number, module: WasmModule, input: string, options: NativeExecuteOptions | undefined | null, cancel: CancelHandle | undefined | null, liveLogs: boolean, liveEvents: boolean, args: unknown[] | undefined | null, here: boolean): NativeOutcome | null
   /**
    * Runs `module`'s export once in a fresh instance on this thread, to its end or its deadline
    * (`executeProbeSync`): host calls that would wait for JavaScript are refused.

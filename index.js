@@ -177,7 +177,7 @@ class WasmRuntime {
       this.#native = native
       // Idle runtimes never keep the process alive; executions in flight do.
       this.#native.setKeepAlive(false)
-      this.#state = { native: this.#native, inFlight: 0, CancelHandle }
+      this.#state = { native: this.#native, inFlight: 0, settling: 0, CancelHandle }
     } catch (e) {
       throw new WasmError(e.message, typeof e.code === 'string' && e.code.startsWith('ERR_') ? e.code : 'ERR_WASM_HOST')
     }
@@ -239,8 +239,8 @@ class WasmRuntime {
   async executeProbe(module, input, options) {
     const opts = this.#execution(module, options)
     const inputJson = toInputJson(input)
-    const outcome = await runNative(this.#state, opts, this.#log, (id, cancel, live, liveEvents) =>
-      this.#native.execute(id, module, inputJson, opts.native, cancel, live, liveEvents, undefined),
+    const outcome = await runNative(this.#state, opts, this.#log, (id, cancel, live, liveEvents, here) =>
+      this.#native.execute(id, module, inputJson, opts.native, cancel, live, liveEvents, undefined, here),
     )
     return probeResult(outcome)
   }
@@ -280,8 +280,8 @@ class WasmRuntime {
     }
     const opts = this.#execution(module, options)
     opts.native.export = name
-    const outcome = await runNative(this.#state, opts, this.#log, (id, cancel, live, liveEvents) =>
-      this.#native.execute(id, module, '', opts.native, cancel, live, liveEvents, values),
+    const outcome = await runNative(this.#state, opts, this.#log, (id, cancel, live, liveEvents, here) =>
+      this.#native.execute(id, module, '', opts.native, cancel, live, liveEvents, values, here),
     )
     return invokeResult(outcome)
   }

@@ -39,16 +39,21 @@ describe('inline execution', () => {
     const pooled = new WasmRuntime({ inline: false })
     const [a, b] = await Promise.all([inline.loadModule(watGuest('echo.wat')), pooled.loadModule(watGuest('echo.wat'))])
     const results = []
-    const three = async (rt) => results.push(...(await Promise.all([1, 2, 3].map((n) => rt.executeProbe(a, { n })))))
+    const three = async (rt) => {
+      for (const n of [1, 2, 3]) results.push(await rt.executeProbe(a, { n }))
+    }
     expect(await inlineCount(inline, three)).toBe(3)
     expect(await inlineCount(pooled, async (rt) => results.push(await rt.executeProbe(b, { n: 4 })))).toBe(0)
-    expect(results.map((r) => r.output)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }])
+    // Three at once: the first finishes here; while its outcome waits for the next turn, the
+    // others start on the pool.
+    expect(await inlineCount(inline, async (rt) => results.push(...(await Promise.all([5, 6, 7].map((n) => rt.executeProbe(a, { n }))))))).toBe(1)
+    expect(results.map((r) => r.output)).toEqual([1, 2, 3, 4, 5, 6, 7].map((n) => ({ n })))
     for (const r of results) {
       expect(r.success).toBe(true)
       expect(r.metrics.runUs).toBeGreaterThan(0)
       expect(r.metrics.fuelConsumed).toBeGreaterThan(0)
     }
-    expect(inline.stats().executions).toBe(3)
+    expect(inline.stats().executions).toBe(6)
     expect(pooled.stats()).toMatchObject({ executions: 1, inlineExecutions: 0 })
     await Promise.all([inline.close(), pooled.close()])
   })
@@ -96,6 +101,25 @@ describe('inline execution', () => {
     const m = await rt.loadModule(watGuest('http-proxy.wat'))
     const run = () => rt.executeProbe(m, { method: 'GET', url: `${origin}/` }, { capabilities: { http: { allow: [origin] } } })
     expect(await inlineCount(rt, async () => expect((await run()).output.ok.body).toBe('hello'))).toBe(0)
+    await rt.close()
+  })
+
+  test('with other work in flight, a new execution or call starts on the pool', async () => {
+    const rt = new WasmRuntime()
+    const [long, short] = await Promise.all([rt.loadModule(Buffer.from(spin(50_000_000))), rt.loadModule(watGuest('echo.wat'))])
+    const instance = await rt.instantiate(short)
+    const count = await inlineCount(rt, async () => {
+      const running = rt.executeProbe(long, null)
+      expect((await rt.executeProbe(short, { a: 1 })).output).toEqual({ a: 1 })
+      expect((await instance.call('execute', { b: 2 })).output).toEqual({ b: 2 })
+      expect((await running).output).toEqual({ done: 1 })
+    })
+    expect(count).toBe(0)
+    // Once the runtime is quiet again, both start inline.
+    expect(await inlineCount(rt, async () => {
+      await rt.executeProbe(short, { a: 1 })
+      await instance.call('execute', { b: 2 })
+    })).toBe(2)
     await rt.close()
   })
 

@@ -65,8 +65,8 @@ function complete(id, outcome, record, change, event) {
 /**
  * Starts one native execution or call and settles with its outcome: binds its imports, bridges
  * the AbortSignal, and turns a failure into a WasmError carrying the metrics and logs collected
- * so far. `start(id, cancel, liveLogs, liveEvents)` starts it natively and returns its outcome
- * when it finished at once (on this thread); otherwise the outcome and the live events come
+ * so far. `start(id, cancel, liveLogs, liveEvents, here)` starts it natively (on this thread
+ * only with `here`) and returns its outcome when it finished at once (on this thread); otherwise the outcome and the live events come
  * through `complete`, and the execution is registered for them — after `start`, which is safe
  * as they are only delivered on a later turn — and keeps the process alive while it runs.
  */
@@ -85,13 +85,21 @@ async function runNative(state, opts, sink, start) {
   if (opts.imports) scopes.set(id, opts.imports)
   let outcome
   try {
-    outcome = start(id, cancel, Boolean(opts.onLog || sink), Boolean(opts.onEvent))
+    // While an outcome from this thread waits to be settled, calls are arriving together: they
+    // start on the pool, whose threads then run them beside this one.
+    outcome = start(id, cancel, Boolean(opts.onLog || sink), Boolean(opts.onEvent), state.settling === 0)
     if (outcome !== undefined && outcome !== null) {
       // Finished on this thread: settled from the event loop's next turn, as an outcome from the
       // pool is, so that a loop awaiting one execution after another still lets timers and I/O
       // run between them (promise jobs alone would starve them).
       const finished = outcome
-      outcome = await new Promise((resolve) => setImmediate(resolve, finished))
+      state.settling++
+      outcome = await new Promise((resolve) =>
+        setImmediate(() => {
+          state.settling--
+          resolve(finished)
+        }),
+      )
     } else {
       outcome = await new Promise((resolve) => {
         pending.set(id, { resolve, owner: state, onLog: opts.onLog, onEvent: opts.onEvent, sink, label: opts.label })

@@ -77,8 +77,8 @@ class WasmInstance {
     if (typeof exportName !== 'string') throw argType('exportName', 'of type string', exportName)
     const { timeoutMs, opts } = this.#callOptions(options)
     const inputJson = toInputJson(input)
-    const outcome = await runNative(this.#state, opts, this.#sink, (id, cancel, live, liveEvents) =>
-      this.#native.call(id, exportName, inputJson, timeoutMs, cancel, live, liveEvents, undefined),
+    const outcome = await runNative(this.#state, opts, this.#sink, (id, cancel, live, liveEvents, here) =>
+      this.#native.call(id, exportName, inputJson, timeoutMs, cancel, live, liveEvents, undefined, here),
     )
     return probeResult(outcome)
   }
@@ -115,8 +115,8 @@ class WasmInstance {
     if (typeof name !== 'string') throw argType('name', 'of type string', name)
     const values = checkArgs(args)
     const { timeoutMs, opts } = this.#callOptions(options)
-    const outcome = await runNative(this.#state, opts, this.#sink, (id, cancel, live, liveEvents) =>
-      this.#native.call(id, name, '', timeoutMs, cancel, live, liveEvents, values),
+    const outcome = await runNative(this.#state, opts, this.#sink, (id, cancel, live, liveEvents, here) =>
+      this.#native.call(id, name, '', timeoutMs, cancel, live, liveEvents, values, here),
     )
     return invokeResult(outcome)
   }

@@ -38,6 +38,9 @@ pub struct Limits {
   pub fuel: Option<u64>,
   pub timeout: Duration,
   pub open_files: u64,
+  /// The option that set `timeout`, named when it stops an execution: `limits.timeoutMs`, or
+  /// `options.timeoutMs` for the deadline of a synchronous call.
+  pub timeout_option: &'static str,
 }
 
 impl Default for Limits {
@@ -49,6 +52,7 @@ impl Default for Limits {
       fuel: None,
       timeout: Duration::from_secs(30),
       open_files: 100,
+      timeout_option: "limits.timeoutMs",
     }
   }
 }

@@ -196,7 +196,7 @@ async fn call(rt: &Runtime, instance: &crate::runtime::LongLived, export: &str) 
     export.to_string(),
     "null".into(),
     crate::runtime::CallOptions::default(),
-    false,
+    crate::runtime::Start::Pool,
     move |outcome| {
       let _ = tx.send(outcome);
     },

@@ -6,7 +6,7 @@ use super::{CancelHandle, Completions, WasmModule, panic_error};
 use crate::exec::state::StopSignal;
 use crate::host::log::{GuestEvent, LiveEvents, LiveLogs, LogRecord};
 use crate::instance::{RestartPolicy, RestartPolicyPatch, StateChange, StateListener};
-use crate::runtime::{CallOptions, ExecOptions, LongLived, Runtime};
+use crate::runtime::{CallOptions, ExecOptions, LongLived, Runtime, Start};
 use futures::FutureExt;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
@@ -94,6 +94,17 @@ pub fn live_events(events: &Arc<Completions>, id: f64) -> LiveEvents {
       ThreadsafeFunctionCallMode::NonBlocking,
     );
   })
+}
+
+/// Where an execution or call from JavaScript starts: on this thread only when the caller allows
+/// it (`here`); its outcome is returned unless live listeners get records, as those go through
+/// `completions`, in order, and the outcome must follow them there.
+pub fn start_where(here: bool, live: bool) -> Start {
+  match (here, live) {
+    (false, _) => Start::Pool,
+    (true, false) => Start::HereReturned,
+    (true, true) => Start::HereDelivered,
+  }
 }
 
 /// Sends an execution's outcome to JavaScript.
@@ -201,6 +212,7 @@ impl NativeInstance {
     live: bool,
     live_event: bool,
     #[napi(ts_arg_type = "unknown[] | undefined | null")] args: Option<Vec<JsValue>>,
+    here: bool,
   ) -> Option<NativeOutcome> {
     let options = CallOptions {
       timeout_ms,
@@ -211,11 +223,10 @@ impl NativeInstance {
       synchronous: false,
     };
     let deliver = deliver(&self.events, id);
-    // Live records go through `completions`, in order: the outcome follows them there.
-    let take_inline = !live && !live_event;
+    let start = start_where(here, live || live_event);
     self
       .core
-      .call(&self.inner, export_name, input, options, take_inline, move |outcome| {
+      .call(&self.inner, export_name, input, options, start, move |outcome| {
         deliver(outcome.into())
       })
       .map(Into::into)

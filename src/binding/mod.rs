@@ -444,8 +444,9 @@ impl NativeRuntime {
   }
 
   /// Runs `module`'s export once in a fresh instance. Its outcome is returned when it finished
-  /// on this thread (see `Runtime::start`) with no live listeners, or when the options were
-  /// refused; otherwise it goes to `on_complete` with this `id`. `input` is JSON text, or with
+  /// on this thread (see `Runtime::start`; `here` is false while the caller holds such an
+  /// outcome not yet settled) with no live listeners, or when the options were refused;
+  /// otherwise it goes to `on_complete` with this `id`. `input` is JSON text, or with
   /// `args` the export is invoked with those values.
   /// The guest's own imports are answered by the JavaScript functions of scope `id`. Invalid
   /// options or arguments produce an error outcome before anything runs.
@@ -464,6 +465,7 @@ impl NativeRuntime {
     live_logs: bool,
     live_events: bool,
     #[napi(ts_arg_type = "unknown[] | undefined | null")] args: Option<Vec<JsValue>>,
+    here: bool,
   ) -> Option<NativeOutcome> {
     let options = options.unwrap_or_default();
     let deliver = instance::deliver(&self.completions, id);
@@ -478,13 +480,11 @@ impl NativeRuntime {
       import_scope: Some(id as u64),
       synchronous: false,
     };
-    // Live records go through `completions`, in order: the outcome of an execution with live
-    // listeners follows them there even when it finished on this thread.
-    let take_inline = !live_logs && !live_events;
+    let start = instance::start_where(here, live_logs || live_events);
     match self.core.prepare(module.inner.clone(), input, request) {
       Ok(prepared) => self
         .core
-        .start(prepared, take_inline, move |outcome| deliver(outcome.into()))
+        .start(prepared, start, move |outcome| deliver(outcome.into()))
         .map(Into::into),
       Err(e) => Some(NativeOutcome::rejected(e)),
     }

@@ -51,8 +51,9 @@ pub fn stop_error(reason: StopReason, limits: &Limits) -> ProbeError {
     StopReason::Timeout => ProbeError::new(
       ErrorCode::Timeout,
       format!(
-        "the execution exceeded its wall-clock timeout of {} ms (limits.timeoutMs)",
-        limits.timeout.as_secs_f64() * 1000.0
+        "the execution exceeded its wall-clock timeout of {} ms ({})",
+        limits.timeout.as_secs_f64() * 1000.0,
+        limits.timeout_option
       ),
     ),
     StopReason::Cancelled => ProbeError::new(ErrorCode::Cancelled, "the execution was cancelled by its AbortSignal"),
