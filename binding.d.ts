@@ -23,12 +23,12 @@ export declare class NativeInstance {
    * function with `id` — or, when it finished on this thread and has no live listeners, it is
    * returned. With `args`, the export is invoked with those values instead of `input`.
    */
-  call(id: number, exportName: string, input: string, timeoutMs: number | undefined | null, cancel: CancelHandle | undefined | null, live: boolean, liveEvent: boolean, args: unknown[] | undefined | null, here: boolean): NativeOutcome | null
+  call(id: number, exportName: string, input: string, timeoutMs: number | undefined | null, cancel: CancelHandle | undefined | null, live: boolean, liveEvent: boolean, args: unknown[] | undefined | null, here: boolean, figures: Float64Array): string | NativeOutcome | null
   /**
    * Calls `export_name` and waits for its outcome on this thread, at most `timeout_ms` and a
    * grace (`callSync`).
    */
-  callSync(exportName: string, input: string, timeoutMs: number): NativeOutcome
+  callSync(exportName: string, input: string, timeoutMs: number, figures: Float64Array): string | NativeOutcome
   /** Lifts a disable; the next call starts the instance fresh. */
   enable(): void
   dispose(): Promise<void>
@@ -58,17 +58,18 @@ export declare class NativeRuntime {
    * Runs `module`'s export once in a fresh instance. Its outcome is returned when it finished
    * on this thread (see `Runtime::start`; `here` is false while the caller holds such an
    * outcome not yet settled) with no live listeners, or when the options were refused;
-   * otherwise it goes to `on_complete` with this `id`. `input` is JSON text, or with
+   * otherwise it goes to `on_complete` with this `id`; a lean one writes its figures into
+   * `figures` (see `convert::cross`). `input` is JSON text, or with
    * `args` the export is invoked with those values.
    * The guest's own imports are answered by the JavaScript functions of scope `id`. Invalid
    * options or arguments produce an error outcome before anything runs.
    */
-  execute(id: number, module: WasmModule, input: string, options: NativeExecuteOptions | undefined | null, cancel: CancelHandle | undefined | null, liveLogs: boolean, liveEvents: boolean, args: unknown[] | undefined | null, here: boolean): NativeOutcome | null
+  execute(id: number, module: WasmModule, input: string, options: NativeExecuteOptions | undefined | null, cancel: CancelHandle | undefined | null, liveLogs: boolean, liveEvents: boolean, args: unknown[] | undefined | null, here: boolean, figures: Float64Array): string | NativeOutcome | null
   /**
    * Runs `module`'s export once in a fresh instance on this thread, to its end or its deadline
    * (`executeProbeSync`): host calls that would wait for JavaScript are refused.
    */
-  executeSync(module: WasmModule, input: string, options?: NativeExecuteOptions | undefined | null): NativeOutcome
+  executeSync(module: WasmModule, input: string, options: NativeExecuteOptions | undefined | null, figures: Float64Array): string | NativeOutcome
   /** Starts a long-lived instance of `module`; its state changes go to the event function with `id`. */
   instantiate(id: number, module: WasmModule, options?: NativeInstanceOptions | undefined | null, cancel?: CancelHandle | undefined | null): Promise<NativeInstantiate>
   /** The JavaScript handler's answer to HTTP hop `id`. */

@@ -24,6 +24,7 @@ const { httpBridge } = require('./lib/http-bridge')
 const { bindImports, importHandler, scopes } = require('./lib/imports')
 const { complete, runNative, deliverLog, probeResult, invokeResult, stateListeners, newId } = require('./lib/dispatch')
 const { WasmInstance, DEFAULT_OPERATION_TIMEOUTS } = require('./lib/instance')
+const { newFigures, expand } = require('./lib/outcome')
 
 // The native binary for this platform. Requiring the package never throws when it is missing:
 // `nativeBinding` says why, and `new WasmRuntime()` throws a WasmError with
@@ -177,7 +178,7 @@ class WasmRuntime {
       this.#native = native
       // Idle runtimes never keep the process alive; executions in flight do.
       this.#native.setKeepAlive(false)
-      this.#state = { native: this.#native, inFlight: 0, settling: 0, CancelHandle }
+      this.#state = { native: this.#native, inFlight: 0, settling: 0, figures: newFigures(), CancelHandle }
     } catch (e) {
       throw new WasmError(e.message, typeof e.code === 'string' && e.code.startsWith('ERR_') ? e.code : 'ERR_WASM_HOST')
     }
@@ -240,7 +241,7 @@ class WasmRuntime {
     const opts = this.#execution(module, options)
     const inputJson = toInputJson(input)
     const outcome = await runNative(this.#state, opts, this.#log, (id, cancel, live, liveEvents, here) =>
-      this.#native.execute(id, module, inputJson, opts.native, cancel, live, liveEvents, undefined, here),
+      this.#native.execute(id, module, inputJson, opts.native, cancel, live, liveEvents, undefined, here, this.#state.figures),
     )
     return probeResult(outcome)
   }
@@ -257,7 +258,7 @@ class WasmRuntime {
   executeProbeSync(module, input, options) {
     checkModule(module)
     const opts = checkSyncOptions(options)
-    const outcome = this.#native.executeSync(module, toInputJson(input), opts.native)
+    const outcome = expand(this.#native.executeSync(module, toInputJson(input), opts.native, this.#state.figures), this.#state.figures)
     // The runtime's log sink gets the records once the call is over (nothing runs meanwhile).
     if (this.#log) for (const record of outcome.logs ?? []) deliverLog(record, { sink: this.#log, label: opts.label })
     if (outcome.failure) throw failureToError(outcome.failure, outcome)
@@ -281,7 +282,7 @@ class WasmRuntime {
     const opts = this.#execution(module, options)
     opts.native.export = name
     const outcome = await runNative(this.#state, opts, this.#log, (id, cancel, live, liveEvents, here) =>
-      this.#native.execute(id, module, '', opts.native, cancel, live, liveEvents, values, here),
+      this.#native.execute(id, module, '', opts.native, cancel, live, liveEvents, values, here, this.#state.figures),
     )
     return invokeResult(outcome)
   }

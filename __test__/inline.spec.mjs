@@ -48,6 +48,9 @@ describe('inline execution', () => {
     // others start on the pool.
     expect(await inlineCount(inline, async (rt) => results.push(...(await Promise.all([5, 6, 7].map((n) => rt.executeProbe(a, { n }))))))).toBe(1)
     expect(results.map((r) => r.output)).toEqual([1, 2, 3, 4, 5, 6, 7].map((n) => ({ n })))
+    // The same shape either way (a success crosses from this thread lean, src/binding/convert.rs).
+    expect(Object.keys(results[0])).toEqual(Object.keys(results[3]))
+    expect(Object.keys(results[0].metrics)).toEqual(Object.keys(results[3].metrics))
     for (const r of results) {
       expect(r.success).toBe(true)
       expect(r.metrics.runUs).toBeGreaterThan(0)

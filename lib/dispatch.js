@@ -6,6 +6,7 @@
 
 const { WasmError, failureToError } = require('./errors')
 const { scopes } = require('./imports')
+const { expand } = require('./outcome')
 
 // Executions and calls in flight, by id, across every runtime.
 const pending = new Map()
@@ -87,7 +88,7 @@ async function runNative(state, opts, sink, start) {
   try {
     // While an outcome from this thread waits to be settled, calls are arriving together: they
     // start on the pool, whose threads then run them beside this one.
-    outcome = start(id, cancel, Boolean(opts.onLog || sink), Boolean(opts.onEvent), state.settling === 0)
+    outcome = expand(start(id, cancel, Boolean(opts.onLog || sink), Boolean(opts.onEvent), state.settling === 0), state.figures)
     if (outcome !== undefined && outcome !== null) {
       // Finished on this thread: settled from the event loop's next turn, as an outcome from the
       // pool is, so that a loop awaiting one execution after another still lets timers and I/O

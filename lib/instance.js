@@ -5,6 +5,7 @@ const { argType, argValue, failureToError } = require('./errors')
 const { checkArgs, checkObject, checkSignal, checkSyncOptions, checkType, toInputJson } = require('./checks')
 const { runNative, deliverLog, probeResult, invokeResult, stateListeners } = require('./dispatch')
 const { scopes } = require('./imports')
+const { expand } = require('./outcome')
 
 // Per-operation call timeouts of long-lived instances, in the spirit of an IDE's extension host.
 const DEFAULT_OPERATION_TIMEOUTS = Object.freeze({
@@ -78,7 +79,7 @@ class WasmInstance {
     const { timeoutMs, opts } = this.#callOptions(options)
     const inputJson = toInputJson(input)
     const outcome = await runNative(this.#state, opts, this.#sink, (id, cancel, live, liveEvents, here) =>
-      this.#native.call(id, exportName, inputJson, timeoutMs, cancel, live, liveEvents, undefined, here),
+      this.#native.call(id, exportName, inputJson, timeoutMs, cancel, live, liveEvents, undefined, here, this.#state.figures),
     )
     return probeResult(outcome)
   }
@@ -99,7 +100,8 @@ class WasmInstance {
     if (Object.keys(native.limits).length > 1) {
       throw argValue('options.limits', 'is not used by callSync: an instance’s limits are set when it is created')
     }
-    const outcome = this.#native.callSync(exportName, toInputJson(input), native.limits.timeoutMs)
+    const figures = this.#state.figures
+    const outcome = expand(this.#native.callSync(exportName, toInputJson(input), native.limits.timeoutMs, figures), figures)
     if (this.#sink) for (const record of outcome.logs ?? []) deliverLog(record, { sink: this.#sink, label: label ?? this.#defaults.label })
     if (outcome.failure) throw failureToError(outcome.failure, outcome)
     return probeResult(outcome)
@@ -116,7 +118,7 @@ class WasmInstance {
     const values = checkArgs(args)
     const { timeoutMs, opts } = this.#callOptions(options)
     const outcome = await runNative(this.#state, opts, this.#sink, (id, cancel, live, liveEvents, here) =>
-      this.#native.call(id, name, '', timeoutMs, cancel, live, liveEvents, values, here),
+      this.#native.call(id, name, '', timeoutMs, cancel, live, liveEvents, values, here, this.#state.figures),
     )
     return invokeResult(outcome)
   }

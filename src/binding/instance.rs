@@ -1,6 +1,8 @@
 //! The napi side of long-lived instances: `NativeRuntime.instantiate` and `NativeInstance`.
 
-use super::convert::{NativeCapabilities, NativeError, NativeGuestEvent, NativeLimits, NativeLogRecord, NativeOutcome};
+use super::convert::{
+  NativeCapabilities, NativeError, NativeGuestEvent, NativeLimits, NativeLogRecord, NativeOutcome, cross, figures_of,
+};
 use super::value::JsValue;
 use super::{CancelHandle, Completions, WasmModule, panic_error};
 use crate::exec::state::StopSignal;
@@ -213,7 +215,8 @@ impl NativeInstance {
     live_event: bool,
     #[napi(ts_arg_type = "unknown[] | undefined | null")] args: Option<Vec<JsValue>>,
     here: bool,
-  ) -> Option<NativeOutcome> {
+    mut figures: Float64ArraySlice<'_>,
+  ) -> Option<Either<String, NativeOutcome>> {
     let options = CallOptions {
       timeout_ms,
       stop: cancel.map(|c| c.signal.clone()),
@@ -229,17 +232,21 @@ impl NativeInstance {
       .call(&self.inner, export_name, input, options, start, move |outcome| {
         deliver(outcome.into())
       })
-      .map(Into::into)
+      .map(|outcome| cross(outcome, figures_of(&mut figures)))
   }
 
   /// Calls `export_name` and waits for its outcome on this thread, at most `timeout_ms` and a
   /// grace (`callSync`).
   #[napi(catch_unwind)]
-  pub fn call_sync(&self, export_name: String, input: String, timeout_ms: f64) -> NativeOutcome {
-    self
-      .core
-      .call_blocking(&self.inner, export_name, input, timeout_ms)
-      .into()
+  pub fn call_sync(
+    &self,
+    export_name: String,
+    input: String,
+    timeout_ms: f64,
+    mut figures: Float64ArraySlice<'_>,
+  ) -> Either<String, NativeOutcome> {
+    let outcome = self.core.call_blocking(&self.inner, export_name, input, timeout_ms);
+    cross(outcome, figures_of(&mut figures))
   }
 
   /// Lifts a disable; the next call starts the instance fresh.

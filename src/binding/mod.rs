@@ -19,7 +19,7 @@ use crate::runtime::{ExecOptions, Runtime, RuntimeConfig};
 use crate::typed::reflect::{FunctionInfo, ImportInfo};
 use convert::{
   NativeError, NativeExecuteOptions, NativeGuestEvent, NativeLogRecord, NativeOutcome, NativeRuntimeOptions,
-  NativeStats,
+  NativeStats, cross, figures_of,
 };
 use futures::FutureExt;
 use napi::bindgen_prelude::*;
@@ -446,7 +446,8 @@ impl NativeRuntime {
   /// Runs `module`'s export once in a fresh instance. Its outcome is returned when it finished
   /// on this thread (see `Runtime::start`; `here` is false while the caller holds such an
   /// outcome not yet settled) with no live listeners, or when the options were refused;
-  /// otherwise it goes to `on_complete` with this `id`. `input` is JSON text, or with
+  /// otherwise it goes to `on_complete` with this `id`; a lean one writes its figures into
+  /// `figures` (see `convert::cross`). `input` is JSON text, or with
   /// `args` the export is invoked with those values.
   /// The guest's own imports are answered by the JavaScript functions of scope `id`. Invalid
   /// options or arguments produce an error outcome before anything runs.
@@ -466,7 +467,8 @@ impl NativeRuntime {
     live_events: bool,
     #[napi(ts_arg_type = "unknown[] | undefined | null")] args: Option<Vec<JsValue>>,
     here: bool,
-  ) -> Option<NativeOutcome> {
+    mut figures: Float64ArraySlice<'_>,
+  ) -> Option<Either<String, NativeOutcome>> {
     let options = options.unwrap_or_default();
     let deliver = instance::deliver(&self.completions, id);
     let request = ExecOptions {
@@ -485,8 +487,8 @@ impl NativeRuntime {
       Ok(prepared) => self
         .core
         .start(prepared, start, move |outcome| deliver(outcome.into()))
-        .map(Into::into),
-      Err(e) => Some(NativeOutcome::rejected(e)),
+        .map(|outcome| cross(outcome, figures_of(&mut figures))),
+      Err(e) => Some(Either::B(NativeOutcome::rejected(e))),
     }
   }
 
@@ -498,7 +500,8 @@ impl NativeRuntime {
     module: &WasmModule,
     input: String,
     options: Option<NativeExecuteOptions>,
-  ) -> NativeOutcome {
+    mut figures: Float64ArraySlice<'_>,
+  ) -> Either<String, NativeOutcome> {
     let options = options.unwrap_or_default();
     let request = ExecOptions {
       export: options.export,
@@ -507,8 +510,8 @@ impl NativeRuntime {
       ..ExecOptions::default()
     };
     match self.core.prepare(module.inner.clone(), input, request) {
-      Ok(prepared) => self.core.run_here(prepared).into(),
-      Err(e) => NativeOutcome::rejected(e),
+      Ok(prepared) => cross(self.core.run_here(prepared), figures_of(&mut figures)),
+      Err(e) => Either::B(NativeOutcome::rejected(e)),
     }
   }
 
