@@ -35,7 +35,63 @@ function deliverLog(record, { onLog, sink, label }) {
   if (sink) safely(sink, label === undefined ? { ...record } : { ...record, label })
 }
 
+// When many calls finish together their deliveries come in a burst, and Node runs up to 1000
+// threadsafe-function callbacks in one turn of the event loop; each resolution runs its caller's
+// continuation at once (often starting the next call, whose delivery joins the burst), so one
+// burst could hold timers and I/O for tens of milliseconds. After BURST_MS of deliveries in one
+// turn the rest wait in `backlog`, in order, and are handled from setImmediate, at most BURST_MS
+// per turn. No scheduler in Node bounds this for us, hence the few lines here.
+const BURST_MS = 1
+const backlog = []
+let backlogHead = 0
+// When this turn's deliveries began (-1 before the first), and whether endTurn is scheduled.
+let burstStart = -1
+let turnEnding = false
+
+/** The threadsafe function's callback: one delivery, now or, late in a burst, after timers. */
 function complete(id, outcome, record, change, event) {
+  if (!turnEnding) {
+    turnEnding = true
+    setImmediate(endTurn)
+  }
+  if (backlogHead === backlog.length) {
+    const now = performance.now()
+    if (burstStart < 0) burstStart = now
+    if (now - burstStart <= BURST_MS) return handle(id, outcome, record, change, event)
+  }
+  backlog.push([id, outcome, record, change, event])
+}
+
+/** After a turn's deliveries: handles the backlog for at most BURST_MS, the rest next turn. */
+function endTurn() {
+  turnEnding = false
+  burstStart = -1
+  if (backlogHead === backlog.length) return
+  const started = performance.now()
+  // One delivery per microtask, so that each caller's continuation runs (and is timed) before
+  // the next delivery, as it does from the threadsafe function.
+  const step = () => {
+    if (backlogHead === backlog.length) return
+    if (performance.now() - started > BURST_MS) {
+      if (!turnEnding) {
+        turnEnding = true
+        setImmediate(endTurn)
+      }
+      return
+    }
+    const [id, outcome, record, change, event] = backlog[backlogHead]
+    backlog[backlogHead++] = undefined
+    if (backlogHead === backlog.length) {
+      backlog.length = 0
+      backlogHead = 0
+    }
+    handle(id, outcome, record, change, event)
+    queueMicrotask(step)
+  }
+  step()
+}
+
+function handle(id, outcome, record, change, event) {
   try {
     if (change !== null && change !== undefined) {
       const listener = stateListeners.get(id)
