@@ -60,6 +60,11 @@ export interface HttpResponse {
   body: Uint8Array | string
 }
 
+/** What the runtime does for guest HTTP when `RuntimeOptions.http` is not given: Node's fetch,
+ *  redirects left to the runtime (each hop is checked again), the body read up to
+ *  `maxResponseBytes` (`{ error: 'too-large' }` beyond it). For a handler that wraps it. */
+export declare function defaultHttp(request: HttpRequest, options: { signal: AbortSignal; maxResponseBytes: number }): Promise<HttpResponse | { error: 'too-large' }>
+
 export interface RuntimeOptions {
   /** Tokio worker threads of this runtime. Default: the machine's cores, 2 .. 4. */
   workerThreads?: number

@@ -20,7 +20,7 @@ const {
   importList,
   toInputJson,
 } = require('./lib/checks')
-const { httpBridge } = require('./lib/http-bridge')
+const { httpBridge, defaultFetch } = require('./lib/http-bridge')
 const { bindImports, importHandler, scopes } = require('./lib/imports')
 const { complete, runNative, deliverLog, probeResult, invokeResult, stateListeners, newId } = require('./lib/dispatch')
 const { WasmInstance, DEFAULT_OPERATION_TIMEOUTS } = require('./lib/instance')
@@ -364,4 +364,4 @@ class WasmRuntime {
   }
 }
 
-module.exports = { WasmRuntime, WasmModule, WasmInstance, WasmError, nativeBinding }
+module.exports = { WasmRuntime, WasmModule, WasmInstance, WasmError, nativeBinding, defaultHttp: defaultFetch }

@@ -84,4 +84,4 @@ function httpBridge(handler) {
   }
 }
 
-module.exports = { httpBridge }
+module.exports = { httpBridge, defaultFetch }

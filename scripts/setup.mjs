@@ -34,7 +34,11 @@ function run(cmd, args, opts = {}) {
 // platforms' optional packages, which is what it writes itself. The lock file still pins versions.
 function ensureNpmPackages() {
   const stamp = join(root, 'node_modules', '.wasm-probe-setup')
-  const want = createHash('sha256').update(readFileSync(join(root, 'package.json'))).digest('hex')
+  // The server workspace's packages are installed with the root's.
+  const hash = createHash('sha256').update(readFileSync(join(root, 'package.json')))
+  const server = join(root, 'server', 'package.json')
+  if (existsSync(server)) hash.update(readFileSync(server))
+  const want = hash.digest('hex')
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return
   say('installing npm packages')
   run('npm', ['install', '--no-audit', '--no-fund'])

@@ -1,0 +1,161 @@
+// The server: one runtime, its modules and instances, and the Fastify app that serves them.
+import fastifyWebsocket from '@fastify/websocket'
+import Fastify, { LogController } from 'fastify'
+import { accessOf } from './access.js'
+import { answerFor, draining } from './errors.js'
+import { Instances } from './instances.js'
+import { createMetrics } from './metrics.js'
+import { loadModules } from './modules.js'
+import { executeRoutes } from './routes/execute.js'
+import { instanceRoutes } from './routes/instances.js'
+import { serviceRoutes } from './routes/service.js'
+import { Runs } from './runs.js'
+import { WasmRuntime, defaultHttp } from './runtime.js'
+import { describeSchemaError } from './schemas.js'
+
+export const BODY_LIMIT = 8 * 1024 * 1024
+
+// Answered while draining, and without a token: what a load balancer and a scraper ask.
+const OPEN_ROUTES = new Set(['/health'])
+const DRAIN_EXEMPT = new Set(['/health', '/metrics'])
+
+/** A guest's HTTP use, logged as method and origin only (never the path, query or headers). */
+function loggedHttp(log) {
+  return (request, options) => {
+    let origin
+    try {
+      origin = new URL(request.url).origin
+    } catch {
+      origin = 'invalid-url'
+    }
+    log.info({ capability: 'http', method: request.method, origin }, 'guest capability use')
+    return defaultHttp(request, options)
+  }
+}
+
+/** Guest log records, one JSON line each, with the label `tenant:module` split back into its parts. */
+function loggedGuest(log) {
+  return (record) => {
+    const at = record.label ? record.label.indexOf(':') : -1
+    const who = at < 0 ? { label: record.label } : { tenant: record.label.slice(0, at), module: record.label.slice(at + 1) }
+    log.info({ ...who, guest: { level: record.level, source: record.source, message: record.message, timestamp: record.timestamp } }, 'guest log')
+  }
+}
+
+export async function createServer(config, log) {
+  const runtime = new WasmRuntime({
+    workerThreads: config.workerThreads,
+    cacheDir: config.cacheDir,
+    maxInstances: config.maxInstances,
+    maxQueued: config.maxQueued,
+    http: loggedHttp(log),
+    log: loggedGuest(log),
+  })
+  let modules
+  try {
+    modules = await loadModules(runtime, config.modulesDir, config.policy, log)
+  } catch (e) {
+    await runtime.close()
+    throw e
+  }
+  const instances = new Instances(runtime)
+  const metrics = createMetrics(runtime, instances)
+  const runs = new Runs(metrics)
+  const state = { draining: false }
+
+  const app = Fastify({
+    loggerInstance: log,
+    // One line per request is written by the onResponse hook below, with tenant, module and outcome.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    // Ajv as a strict checker: no coercion of "5" to 5, no silent removal of unknown fields.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    schemaErrorFormatter: describeSchemaError,
+    // The server answers 503 itself while draining; the listener closes only once requests finished.
+    return503OnClosing: true,
+  })
+  await app.register(fastifyWebsocket, { options: { maxPayload: BODY_LIMIT } })
+  // Bodies are JSON only: anything else is 415.
+  app.removeContentTypeParser('text/plain')
+
+  app.decorateRequest('access', null)
+  app.decorateRequest('probe', null)
+  app.decorateRequest('instanceRecord', null)
+  app.decorateRequest('logged', false)
+  /** `tenant:module`: the label of the guest's log records. */
+  app.decorateRequest('labelOf', function (module) {
+    return `${this.access.tenant}:${module}`
+  })
+  /** How runs.run sees this request: its module and tenant, cancelled when the client goes away. */
+  app.decorateRequest('runOf', function (module, reply) {
+    const gone = new AbortController()
+    const request = this
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableEnded) gone.abort()
+    })
+    return {
+      module,
+      tenant: this.access.tenant,
+      cancel: gone.signal,
+      onSettled(code) {
+        request.probe.code = code
+        if (gone.signal.aborted) logRequest(request, 499)
+      },
+    }
+  })
+
+  function logRequest(request, status) {
+    if (request.logged) return
+    request.logged = true
+    const probe = request.probe ?? {}
+    request.log.info(
+      {
+        tenant: request.access?.tenant,
+        method: request.method,
+        route: request.routeOptions.url,
+        ...probe,
+        status,
+        durationMs: Math.round(performance.now() * 1000 - request.startedUs) / 1000,
+      },
+      'request',
+    )
+  }
+
+  app.decorateRequest('startedUs', 0)
+  app.addHook('onRequest', async (request) => {
+    request.startedUs = performance.now() * 1000
+    const route = request.routeOptions.url
+    if (state.draining && !DRAIN_EXEMPT.has(route)) throw draining()
+    if (!OPEN_ROUTES.has(route)) request.access = accessOf(config.tokens, request.headers.authorization)
+  })
+  app.addHook('onResponse', async (request, reply) => logRequest(request, reply.statusCode))
+
+  app.setErrorHandler((error, request, reply) => {
+    const answer = answerFor(error, BODY_LIMIT)
+    if (answer.status >= 500 && answer.body.error.code === 'ERR_INTERNAL') request.log.error({ err: error }, 'request failed')
+    if (request.probe && !request.probe.code) request.probe.code = answer.body.error.code
+    return reply.code(answer.status).headers(answer.headers).send(answer.body)
+  })
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
+  )
+
+  const context = { runtime, modules, instances, runs, metrics, state }
+  serviceRoutes(app, context)
+  executeRoutes(app, context)
+  instanceRoutes(app, context)
+
+  return {
+    app,
+    runtime,
+    /** /health turns 503 and new requests are refused; running ones get up to `ms`; then everything closes. */
+    async drain(ms) {
+      state.draining = true
+      const finished = await runs.settle(ms)
+      await instances.disposeAll()
+      await app.close()
+      await runtime.close()
+      return finished
+    },
+  }
+}
