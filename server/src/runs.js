@@ -21,13 +21,14 @@ export class Runs {
   }
 
   /**
-   * Runs `start(signal)` for `module` on behalf of `tenant`; `signal` also ends when `cancel`
-   * (an AbortSignal of the caller: its connection) does. `onSettled(code)` sees the outcome.
+   * Runs `start(signal)` for `module` on behalf of `tenant`. `watch(stop)` may arrange for
+   * `stop()` to be called when the caller goes away (its connection closed) and returns what
+   * undoes that; `onSettled(code)` sees the outcome. One AbortController per run: creating
+   * them is a measurable part of a short request.
    */
-  async run({ module, tenant, cancel, onSettled }, start) {
+  async run({ module, tenant, watch, onSettled }, start) {
     const controller = new AbortController()
-    const stop = () => controller.abort()
-    cancel?.addEventListener('abort', stop, { once: true })
+    const unwatch = watch?.(() => controller.abort())
     this.#running.add(controller)
     const began = performance.now()
     let code = 'ERR_INTERNAL'
@@ -39,7 +40,7 @@ export class Runs {
       code = typeof e?.code === 'string' ? e.code : 'ERR_INTERNAL'
       throw e
     } finally {
-      cancel?.removeEventListener('abort', stop)
+      unwatch?.()
       this.#running.delete(controller)
       this.#metrics.record(module, tenant, code, (performance.now() - began) / 1000)
       onSettled?.(code)

@@ -65,6 +65,9 @@ export async function createServer(config, log) {
 
   const app = Fastify({
     loggerInstance: log,
+    // request.log is the server's logger itself, not a child per request (pino.child costs
+    // microseconds a short request does not have); the request line carries reqId itself.
+    childLoggerFactory: (logger) => logger,
     // One line per request is written by the onResponse hook below, with tenant, module and outcome.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
@@ -88,18 +91,23 @@ export async function createServer(config, log) {
   })
   /** How runs.run sees this request: its module and tenant, cancelled when the client goes away. */
   app.decorateRequest('runOf', function (module, reply) {
-    const gone = new AbortController()
     const request = this
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableEnded) gone.abort()
-    })
+    let gone = false
     return {
       module,
       tenant: this.access.tenant,
-      cancel: gone.signal,
+      watch(stop) {
+        const closed = () => {
+          if (reply.raw.writableEnded) return
+          gone = true
+          stop()
+        }
+        reply.raw.once('close', closed)
+        return () => reply.raw.off('close', closed)
+      },
       onSettled(code) {
         request.probe.code = code
-        if (gone.signal.aborted) logRequest(request, 499)
+        if (gone) logRequest(request, 499)
       },
     }
   })
@@ -110,6 +118,7 @@ export async function createServer(config, log) {
     const probe = request.probe ?? {}
     request.log.info(
       {
+        reqId: request.id,
         tenant: request.access?.tenant,
         method: request.method,
         route: request.routeOptions.url,

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
-import { GUESTS, jsonFile, modulesDir, request, runServer, startServer } from './helpers.mjs'
+import { GUESTS, jsonFile, modulesDir, request, runServer, serverDir, startServer } from './helpers.mjs'
 
 const mods = modulesDir({ echo: GUESTS.echo })
 
@@ -57,5 +57,16 @@ describe('start-up checks', () => {
     const { code, stdout } = await runServer(['--help'])
     expect(code).toBe(0)
     expect(stdout).toContain('usage: wasm-probe-server --modules DIR')
+  })
+
+  test("the README's quick start: examples/guests, module wat/word-count", async () => {
+    const server = await startServer(['--modules', join(serverDir, '..', 'examples', 'guests')])
+    try {
+      const res = await request(`${server.url}/v1/execute`, { method: 'POST', body: { module: 'wat/word-count', input: { text: 'one two three' } } })
+      expect(res.status).toBe(200)
+      expect(res.body.output).toEqual({ words: 3 })
+    } finally {
+      await server.stop()
+    }
   })
 })

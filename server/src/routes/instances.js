@@ -47,11 +47,15 @@ export function instanceRoutes(app, { modules, instances, runs }) {
 function watch(socket, record, runs, tenant) {
   record.sockets.add(socket)
   // Calls this socket started end when it closes.
-  const closed = new AbortController()
+  const stops = new Set()
   socket.on('close', () => {
     record.sockets.delete(socket)
-    closed.abort()
+    for (const stop of stops) stop()
   })
+  const watch = (stop) => {
+    stops.add(stop)
+    return () => stops.delete(stop)
+  }
   const reply = (message) => {
     if (socket.readyState === 1) socket.send(JSON.stringify(message))
   }
@@ -61,7 +65,7 @@ function watch(socket, record, runs, tenant) {
     if (typeof message === 'string') return reply({ type: 'error', message })
     const { id, export: exportName = 'execute', input } = message
     runs
-      .run({ module: record.module, tenant, cancel: closed.signal }, (signal) => record.instance.call(exportName, input, { signal }))
+      .run({ module: record.module, tenant, watch }, (signal) => record.instance.call(exportName, input, { signal }))
       .then(
         (result) => reply({ type: 'result', id, ...result }),
         (e) => reply({ type: 'result', id, error: wasmErrorBody(e) }),
