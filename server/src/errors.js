@@ -21,14 +21,12 @@ export const draining = () =>
 // Seconds a client is told to wait when the runtime is at capacity.
 const BUSY_RETRY_AFTER = '1'
 
-// Fastify's own errors that reach the client: their status stays, the code is ours.
+// Fastify's own errors that reach the client: the status stays, the code and message are ours.
 const FRAMEWORK = {
-  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'ERR_BODY_TOO_LARGE'],
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'ERR_UNSUPPORTED_MEDIA_TYPE'],
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'ERR_BAD_REQUEST'],
-  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'ERR_BAD_REQUEST'],
-  FST_ERR_CTP_INVALID_JSON_BODY: [400, 'ERR_BAD_REQUEST'],
-  FST_ERR_VALIDATION: [400, 'ERR_BAD_REQUEST'],
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'ERR_BODY_TOO_LARGE', (limit) => `the request body is over ${limit} bytes`],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'ERR_UNSUPPORTED_MEDIA_TYPE', () => 'the body must be JSON (content-type: application/json)'],
+  FST_ERR_CTP_INVALID_JSON_BODY: [400, 'ERR_BAD_REQUEST', () => 'the body is not valid JSON'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'ERR_BAD_REQUEST', () => 'the body is empty; it must be a JSON object'],
 }
 
 /** The status, headers and body for anything a handler threw. */
@@ -38,18 +36,16 @@ export function answerFor(error, bodyLimit) {
   }
   const framework = FRAMEWORK[error.code]
   if (framework) {
-    const [status, code] = framework
-    const message =
-      code === 'ERR_BODY_TOO_LARGE'
-        ? `the request body is over ${bodyLimit} bytes`
-        : error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError
-          ? `the body is not valid JSON: ${error.message}`
-          : error.message
-    return { status, headers: {}, body: { error: { code, message } } }
+    const [status, code, message] = framework
+    return { status, headers: {}, body: { error: { code, message: message(bodyLimit) } } }
   }
-  // A body parse failure from the JSON parser itself.
+  // The JSON parser's own failure (with its position), a schema mismatch (see schemas.js), and
+  // any other request Fastify refuses: the caller's mistake, said in the error's own words.
   if (error instanceof SyntaxError && error.statusCode === 400) {
     return { status: 400, headers: {}, body: { error: { code: 'ERR_BAD_REQUEST', message: `the body is not valid JSON: ${error.message}` } } }
+  }
+  if (error.validation || (error.statusCode >= 400 && error.statusCode < 500 && !String(error.code).startsWith('ERR_'))) {
+    return { status: error.statusCode ?? 400, headers: {}, body: { error: { code: 'ERR_BAD_REQUEST', message: error.message } } }
   }
   if (typeof error.code === 'string' && error.code.startsWith('ERR_WASM_')) {
     const status = error.code === 'ERR_WASM_BUSY' ? 503 : 422

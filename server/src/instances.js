@@ -27,7 +27,8 @@ export class Instances {
       label,
       onLog: (log) => send({ type: 'log', ...log }),
       onEvent: (event) => send({ type: 'event', ...event }),
-      onStateChange: (change) => send({ type: 'state', ...change }),
+      // 'disposed' is sent by dispose() itself, before the sockets close.
+      onStateChange: (change) => change.state !== 'disposed' && send({ type: 'state', ...change }),
     })
     this.#byId.set(record.id, record)
     return record
@@ -42,8 +43,9 @@ export class Instances {
 
   async dispose(record) {
     if (!this.#byId.delete(record.id)) return
+    const previous = record.instance.state
     await record.instance.dispose()
-    broadcast(record, { type: 'state', state: 'disposed', previous: 'ready', reason: 'disposed' })
+    broadcast(record, { type: 'state', state: 'disposed', previous, reason: 'disposed' })
     for (const socket of record.sockets) socket.close(1000, 'instance disposed')
   }
 

@@ -66,6 +66,9 @@ describe('one server', () => {
     expect(flood.status).toBe(200)
     // The flood is bounded by the runtime: far fewer records than the 100 000 calls.
     expect(flood.body.logs.length).toBeLessThan(10_000)
+    expect(flood.body.logs.at(-1).message).toMatch(/log records dropped/)
+    // ... and so are the server's own log lines of it.
+    expect(server.lines((l) => l.msg === 'guest log' && l.module === 'logger').length).toBeLessThanOrEqual(flood.body.logs.length)
     expect((await request(`${server.url}/health`)).status).toBe(200)
   })
 })
