@@ -158,6 +158,8 @@ export interface NativeHttpCapability {
   maxConcurrent?: number
   maxResponseBytes?: number
   timeoutMs?: number
+  /** The execution's `label` (set by index.js), handed to the http handler with each hop. */
+  label?: string
 }
 
 /** One request hop as the JavaScript handler receives it. */
@@ -168,6 +170,7 @@ export interface NativeHttpRequest {
   body?: Buffer
   timeoutMs: number
   maxResponseBytes: number
+  label?: string
 }
 
 /** What the JavaScript handler answers: a response, or `error` ('timeout' | 'too-large' | 'failed'). */

@@ -52,6 +52,8 @@ export interface HttpRequest {
   url: string
   headers: [string, string][]
   body?: Uint8Array
+  /** The `label` of the execution or instance that makes the request, when it has one. */
+  label?: string
 }
 
 export interface HttpResponse {

@@ -336,7 +336,7 @@ class WasmRuntime {
         module,
         {
           limits: checkLimits('options.limits', o.limits),
-          capabilities: checkCapabilities(o.capabilities),
+          capabilities: checkCapabilities(o.capabilities, o.label),
           activationTimeoutMs: timeouts.activation,
           restart,
         },

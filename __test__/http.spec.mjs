@@ -218,6 +218,25 @@ describe('the Node side', () => {
     await custom.close()
   })
 
+  test("the handler is told the label of the execution or instance making the request", async () => {
+    const seen = []
+    const custom = new WasmRuntime({
+      http: async (req) => {
+        seen.push(req.label)
+        return { status: 200, headers: {}, body: '' }
+      },
+    })
+    const m = await custom.loadModule(watGuest('http-proxy.wat'))
+    const request = { method: 'GET', url: `${origin()}/hello` }
+    await custom.executeProbe(m, request, { ...grant(), label: 'tenant-a:probe' })
+    await custom.executeProbe(m, request, grant())
+    const instance = await custom.instantiate(m, { ...grant(), label: 'kept' })
+    await instance.call('execute', request)
+    expect(seen).toEqual(['tenant-a:probe', undefined, 'kept'])
+    await instance.dispose()
+    await custom.close()
+  })
+
   test('a throwing or misbehaving handler becomes a failed answer, never a crash', async () => {
     const handlers = [
       async () => {

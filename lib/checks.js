@@ -42,7 +42,9 @@ function checkLimits(name, limits) {
   return out
 }
 
-function checkCapabilities(caps) {
+// `label` (the execution's ExecuteOptions.label) rides with the HTTP grant, so that the http
+// handler is told which execution a request hop is for.
+function checkCapabilities(caps, label) {
   const name = 'options.capabilities'
   if (checkObject(name, caps, ['http', 'fs', 'env', 'args']) === undefined) return undefined
   const out = {}
@@ -53,6 +55,7 @@ function checkCapabilities(caps) {
     for (const key of ['maxConcurrent', 'maxResponseBytes', 'timeoutMs']) {
       if (http[key] !== undefined) out.http[key] = checkType(`${name}.http.${key}`, http[key], 'number')
     }
+    if (label !== undefined) out.http.label = label
   }
   if (caps.fs !== undefined) {
     const fs = checkObject(`${name}.fs`, caps.fs, ['preopens'])
@@ -120,7 +123,7 @@ function checkExecuteOptions(options, keys = EXECUTE_KEYS) {
   checkType('options.label', o.label, 'string')
   checkSignal('options.signal', o.signal)
   return {
-    native: { export: o.export, limits: checkLimits('options.limits', o.limits), capabilities: checkCapabilities(o.capabilities) },
+    native: { export: o.export, limits: checkLimits('options.limits', o.limits), capabilities: checkCapabilities(o.capabilities, o.label) },
     signal: o.signal,
     onLog: o.onLog,
     onEvent: o.onEvent,

@@ -72,6 +72,7 @@ function httpBridge(handler) {
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(new DOMException('the request timed out', 'TimeoutError')), Math.max(1, Math.ceil(req.timeoutMs)))
     const request = { method: req.method, url: req.url, headers: req.headers, body: req.body === null ? undefined : req.body }
+    if (typeof req.label === 'string') request.label = req.label
     try {
       const res = await (handler || defaultFetch)(request, { signal: controller.signal, maxResponseBytes: req.maxResponseBytes })
       return normalizeResponse(res, req.maxResponseBytes)

@@ -28,6 +28,8 @@ pub struct CapabilitiesPatch {
   pub http_max_concurrent: Option<f64>,
   pub http_max_response_bytes: Option<f64>,
   pub http_timeout_ms: Option<f64>,
+  /// Who the execution is (its `label`), told to the transport with each request.
+  pub http_label: Option<String>,
   pub preopens: Option<Vec<(String, String, bool)>>,
   pub env: Vec<(String, String)>,
   pub args: Vec<String>,
@@ -73,12 +75,15 @@ impl Capabilities {
             format!("must be a positive number of milliseconds, received {v}"),
           ));
         }
-        Some(Arc::new(HttpGrant::new(
-          allow,
-          max_concurrent,
-          max_response_bytes,
-          patch.http_timeout_ms.map(|ms| Duration::from_secs_f64(ms / 1000.0)),
-        )))
+        Some(Arc::new(
+          HttpGrant::new(
+            allow,
+            max_concurrent,
+            max_response_bytes,
+            patch.http_timeout_ms.map(|ms| Duration::from_secs_f64(ms / 1000.0)),
+          )
+          .labelled(patch.http_label),
+        ))
       }
     };
     let preopens = match patch.preopens {

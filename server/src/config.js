@@ -24,6 +24,7 @@ const FLAGS = {
   help: { type: 'boolean', short: 'h' },
 }
 
+const TENANT = /^[A-Za-z0-9._-]{1,64}$/
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 function integerFlag(values, name, min, max) {
@@ -125,6 +126,8 @@ export function readTokens(file) {
     expectObject(value, where)
     onlyKeys(value, ['tenant', 'modules'], where)
     if (typeof value.tenant !== 'string' || value.tenant === '') throw new ConfigError(`${where}: tenant must be a non-empty string`)
+    // Tenants go into log lines, metric labels and the runtime label `tenant:module`.
+    if (!TENANT.test(value.tenant)) throw new ConfigError(`${where}: tenant ${JSON.stringify(value.tenant)} may only have letters, digits, '.', '_' and '-'`)
     if (!Array.isArray(value.modules) || value.modules.some((m) => typeof m !== 'string')) {
       throw new ConfigError(`${where}: modules must be an array of module names or "*"`)
     }

@@ -19,7 +19,13 @@ export const BODY_LIMIT = 8 * 1024 * 1024
 const OPEN_ROUTES = new Set(['/health'])
 const DRAIN_EXEMPT = new Set(['/health', '/metrics'])
 
-/** A guest's HTTP use, logged as method and origin only (never the path, query or headers). */
+/** Who a runtime label (`tenant:module`, see labelOf) names. */
+function whoOf(label) {
+  const at = label ? label.indexOf(':') : -1
+  return at < 0 ? { label } : { tenant: label.slice(0, at), module: label.slice(at + 1) }
+}
+
+/** A guest's HTTP use, logged with who made it, as method and origin only (never the path, query or headers). */
 function loggedHttp(log) {
   return (request, options) => {
     let origin
@@ -28,17 +34,15 @@ function loggedHttp(log) {
     } catch {
       origin = 'invalid-url'
     }
-    log.info({ capability: 'http', method: request.method, origin }, 'guest capability use')
+    log.info({ ...whoOf(request.label), capability: 'http', method: request.method, origin }, 'guest capability use')
     return defaultHttp(request, options)
   }
 }
 
-/** Guest log records, one JSON line each, with the label `tenant:module` split back into its parts. */
+/** Guest log records, one JSON line each, with their tenant and module. */
 function loggedGuest(log) {
   return (record) => {
-    const at = record.label ? record.label.indexOf(':') : -1
-    const who = at < 0 ? { label: record.label } : { tenant: record.label.slice(0, at), module: record.label.slice(at + 1) }
-    log.info({ ...who, guest: { level: record.level, source: record.source, message: record.message, timestamp: record.timestamp } }, 'guest log')
+    log.info({ ...whoOf(record.label), guest: { level: record.level, source: record.source, message: record.message, timestamp: record.timestamp } }, 'guest log')
   }
 }
 

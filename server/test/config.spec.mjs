@@ -22,6 +22,7 @@ describe('start-up checks', () => {
     [['--modules', mods, '--tokens', jsonFile({ 'long-enough-token': { tenant: '', modules: [] } })], 'tenant must be a non-empty string'],
     [['--modules', mods, '--tokens', jsonFile({ 'long-enough-token': { tenant: 'a', modules: 'echo' } })], 'modules must be an array'],
     [['--modules', mods, '--tokens', jsonFile({ short: { tenant: 'a', modules: ['*'] } })], 'the token is shorter than 8 characters'],
+    [['--modules', mods, '--tokens', jsonFile({ 'long-enough-token': { tenant: 'a:b', modules: ['*'] } })], `tenant "a:b" may only have letters`],
   ])('%j is refused: %s', async (args, message) => {
     const { code, stderr } = await runServer(args)
     expect(code).toBe(2)

@@ -39,7 +39,7 @@ describe('capabilities come from the policy', () => {
 
   test('each capability use is a log line with method and origin, never the path or query', async () => {
     const line = await until(() => server.lines((l) => l.msg === 'guest capability use')[0], 'the capability line')
-    expect(line).toMatchObject({ capability: 'http', method: 'GET', origin: target.origin })
+    expect(line).toMatchObject({ tenant: 'anonymous', module: 'fetcher', capability: 'http', method: 'GET', origin: target.origin })
     const all = JSON.stringify(server.logs)
     expect(all).not.toContain('s3cret')
     expect(all).not.toContain('/data')

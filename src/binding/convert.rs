@@ -66,6 +66,8 @@ pub struct NativeHttpCapability {
   pub max_concurrent: Option<f64>,
   pub max_response_bytes: Option<f64>,
   pub timeout_ms: Option<f64>,
+  /// The execution's `label` (set by index.js), handed to the http handler with each hop.
+  pub label: Option<String>,
 }
 
 #[napi(object)]
@@ -90,9 +92,15 @@ pub struct NativeCapabilities {
 
 impl From<NativeCapabilities> for CapabilitiesPatch {
   fn from(c: NativeCapabilities) -> Self {
-    let (http_allow, http_max_concurrent, http_max_response_bytes, http_timeout_ms) = match c.http {
-      Some(h) => (Some(h.allow), h.max_concurrent, h.max_response_bytes, h.timeout_ms),
-      None => (None, None, None, None),
+    let (http_allow, http_max_concurrent, http_max_response_bytes, http_timeout_ms, http_label) = match c.http {
+      Some(h) => (
+        Some(h.allow),
+        h.max_concurrent,
+        h.max_response_bytes,
+        h.timeout_ms,
+        h.label,
+      ),
+      None => (None, None, None, None, None),
     };
     let mut env: Vec<(String, String)> = c.env.unwrap_or_default().into_iter().collect();
     env.sort();
@@ -101,6 +109,7 @@ impl From<NativeCapabilities> for CapabilitiesPatch {
       http_max_concurrent,
       http_max_response_bytes,
       http_timeout_ms,
+      http_label,
       preopens: c.fs.map(|fs| {
         fs.preopens
           .into_iter()

@@ -22,6 +22,7 @@ pub struct NativeHttpRequest {
   pub body: Option<Buffer>,
   pub timeout_ms: f64,
   pub max_response_bytes: f64,
+  pub label: Option<String>,
 }
 
 /// What the JavaScript handler answers: a response, or `error` ('timeout' | 'too-large' | 'failed').
@@ -99,6 +100,7 @@ impl HttpTransport for JsTransport {
       body: request.body.map(Buffer::from),
       timeout_ms: request.timeout_ms,
       max_response_bytes: request.max_response_bytes as f64,
+      label: request.label,
     };
     let status = self.requests.call(
       (waiting.id as f64, call).into(),

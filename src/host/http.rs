@@ -68,6 +68,8 @@ pub struct TransportRequest {
   pub body: Option<Vec<u8>>,
   pub timeout_ms: f64,
   pub max_response_bytes: u64,
+  /// The label of the execution making the request.
+  pub label: Option<String>,
 }
 
 pub type TransportFuture = Pin<Box<dyn Future<Output = Result<HttpResponse, FetchError>> + Send>>;
@@ -148,6 +150,8 @@ pub struct HttpGrant {
   pub allow: Vec<AllowEntry>,
   pub max_response_bytes: u64,
   pub timeout: Option<Duration>,
+  /// The execution's label, passed to the transport with each hop.
+  pub label: Option<String>,
   permits: Arc<tokio::sync::Semaphore>,
 }
 
@@ -157,8 +161,15 @@ impl HttpGrant {
       allow,
       max_response_bytes,
       timeout,
+      label: None,
       permits: Arc::new(tokio::sync::Semaphore::new(max_concurrent as usize)),
     }
+  }
+
+  /// The same grant, for an execution labelled `label`.
+  pub fn labelled(mut self, label: Option<String>) -> Self {
+    self.label = label;
+    self
   }
 }
 
@@ -251,6 +262,7 @@ impl HttpContext {
         body: body.clone(),
         timeout_ms: left.as_secs_f64() * 1000.0,
         max_response_bytes: grant.max_response_bytes,
+        label: grant.label.clone(),
       };
       let response = match tokio::time::timeout(left, transport.send(hop)).await {
         Err(_) => return Err(FetchError::Timeout),
