@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// wasm-probe-server: see server/README.md and the repository README's "Server" section.
+// wasm-probe-server: the repository README's "Server" section says what it serves and how.
 import pino from 'pino'
 import { ConfigError, USAGE, parseCommandLine } from '../src/config.js'
 import { createServer } from '../src/server.js'

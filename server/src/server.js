@@ -82,8 +82,14 @@ export async function createServer(config, log) {
     return503OnClosing: true,
   })
   await app.register(fastifyWebsocket, { options: { maxPayload: BODY_LIMIT } })
-  // Bodies are JSON only: anything else is 415.
+  // Bodies are JSON only: anything else is 415. An empty body is no body (a DELETE or a call
+  // sent with a JSON content type and nothing in it), checked by the route's schema like one left out.
   app.removeContentTypeParser('text/plain')
+  const json = app.getDefaultJsonParser('error', 'ignore')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
+    body === '' ? done(null, undefined) : json(request, body, done),
+  )
 
   app.decorateRequest('access', null)
   app.decorateRequest('probe', null)

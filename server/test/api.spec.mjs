@@ -57,6 +57,8 @@ describe('POST /v1/execute', () => {
 
   test.each([
     ['{"module":"echo"', 'the body is not valid JSON'],
+    ['', 'body: must be an object'],
+    ['{"module":"echo","__proto__":{"x":1}}', 'the body is not valid JSON'],
     ['[1]', 'body: must be an object'],
     ['{}', 'body.module: is required'],
     ['{"module":5}', 'body.module: must be a string'],
@@ -127,9 +129,14 @@ describe('long-lived instances', () => {
     const two = await request(`${url}/v1/instances/${id}/call`, { method: 'POST', body: { export: 'execute', input: null } })
     expect([one.status, two.status]).toEqual([200, 200])
     expect([one.body.output, two.body.output]).toEqual([1, 2])
+    // A call needs no body at all, also with a JSON content type and nothing in it.
+    const three = await request(`${url}/v1/instances/${id}/call`, { method: 'POST' })
+    const four = await request(`${url}/v1/instances/${id}/call`, { method: 'POST', body: '' })
+    expect([three.status, four.status]).toEqual([200, 200])
+    expect([three.body.output, four.body.output]).toEqual([3, 4])
     const look = await request(`${url}/v1/instances/${id}`)
     expect(look.body).toEqual({ id, module: 'counter', state: 'ready' })
-    const gone = await request(`${url}/v1/instances/${id}`, { method: 'DELETE' })
+    const gone = await request(`${url}/v1/instances/${id}`, { method: 'DELETE', headers: { 'content-type': 'application/json' } })
     expect(gone.status).toBe(204)
     expect((await request(`${url}/v1/instances/${id}`)).status).toBe(404)
     expect((await request(`${url}/v1/instances/${id}/call`, { method: 'POST', body: {} })).status).toBe(404)

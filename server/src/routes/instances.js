@@ -10,9 +10,13 @@ export function instanceRoutes(app, { modules, instances, runs }) {
     return reply.code(201).send({ id: record.id })
   })
 
-  app.post('/v1/instances/:id/call', { schema: { body: callBody, params: instanceParams } }, async (request, reply) => {
+  // Every field of a call is optional, so is its body.
+  const noBodyIsEmpty = async (request) => {
+    request.body ??= {}
+  }
+  app.post('/v1/instances/:id/call', { schema: { body: callBody, params: instanceParams }, preValidation: noBodyIsEmpty }, async (request, reply) => {
     const record = instances.get(request.access, request.params.id)
-    const { export: exportName = 'execute', input } = request.body ?? {}
+    const { export: exportName = 'execute', input } = request.body
     request.probe = { module: record.module, export: exportName, instance: record.id }
     return runs.run(request.runOf(record.module, reply), (signal) => record.instance.call(exportName, input, { signal }))
   })
