@@ -46,6 +46,40 @@ function loggedGuest(log) {
   }
 }
 
+// How much of a too-large upload is read and dropped before the 413 goes out, and for how long.
+const DISCARD_BYTES = 4 * BODY_LIMIT
+const DISCARD_MS = 2000
+
+/**
+ * Reads and drops what is left of a refused upload (bounded), so that the 413 is sent after the
+ * client finished sending: a connection closed while the client still writes is reset, and the
+ * client then never sees the answer.
+ */
+function discardUpload(raw) {
+  if (raw.complete || raw.destroyed) return undefined
+  return new Promise((resolve) => {
+    let seen = 0
+    const finish = () => {
+      clearTimeout(timer)
+      raw.off('data', onData)
+      raw.off('end', finish)
+      raw.off('close', finish)
+      raw.off('error', finish)
+      resolve()
+    }
+    const onData = (chunk) => {
+      seen += chunk.length
+      if (seen > DISCARD_BYTES) finish()
+    }
+    const timer = setTimeout(finish, DISCARD_MS)
+    raw.on('data', onData)
+    raw.once('end', finish)
+    raw.once('close', finish)
+    raw.once('error', finish)
+    raw.resume()
+  })
+}
+
 export async function createServer(config, log) {
   const runtime = new WasmRuntime({
     workerThreads: config.workerThreads,
@@ -149,8 +183,9 @@ export async function createServer(config, log) {
   })
   app.addHook('onResponse', async (request, reply) => logRequest(request, reply.statusCode))
 
-  app.setErrorHandler((error, request, reply) => {
+  app.setErrorHandler(async (error, request, reply) => {
     const answer = answerFor(error, BODY_LIMIT)
+    if (answer.status === 413) await discardUpload(request.raw)
     if (answer.status >= 500 && answer.body.error.code === 'ERR_INTERNAL') request.log.error({ err: error }, 'request failed')
     if (request.probe && !request.probe.code) request.probe.code = answer.body.error.code
     return reply.code(answer.status).headers(answer.headers).send(answer.body)
