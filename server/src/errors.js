@@ -39,11 +39,8 @@ export function answerFor(error, bodyLimit) {
     const [status, code, message] = framework
     return { status, headers: {}, body: { error: { code, message: message(bodyLimit) } } }
   }
-  // The JSON parser's own failure (with its position), a schema mismatch (see schemas.js), and
-  // any other request Fastify refuses: the caller's mistake, said in the error's own words.
-  if (error instanceof SyntaxError && error.statusCode === 400) {
-    return { status: 400, headers: {}, body: { error: { code: 'ERR_BAD_REQUEST', message: `the body is not valid JSON: ${error.message}` } } }
-  }
+  // A schema mismatch (see schemas.js) and any other request Fastify refuses: the caller's
+  // mistake, said in the error's own words.
   if (error.validation || (error.statusCode >= 400 && error.statusCode < 500 && !String(error.code).startsWith('ERR_'))) {
     return { status: error.statusCode ?? 400, headers: {}, body: { error: { code: 'ERR_BAD_REQUEST', message: error.message } } }
   }

@@ -32,7 +32,9 @@ export async function loadModules(runtime, dir, policy, log) {
     [...byName].map(async ([name, file]) => {
       try {
         const module = await runtime.loadModule(file, { name })
-        modules.set(name, { name, file, module, grant: grantOf(policy, name) })
+        // Typed calls look their function up by name, once per request: a map made here.
+        const functions = new Map(module.functions.map((fn) => [fn.name, fn]))
+        modules.set(name, { name, file, module, functions, grant: grantOf(policy, name) })
       } catch (e) {
         log.error({ module: name, file, code: e.code, err: e.message }, 'module not loaded')
       }

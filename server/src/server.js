@@ -1,6 +1,7 @@
 // The server: one runtime, its modules and instances, and the Fastify app that serves them.
 import fastifyWebsocket from '@fastify/websocket'
 import Fastify, { LogController } from 'fastify'
+import { finished } from 'node:stream'
 import { accessOf } from './access.js'
 import { answerFor, draining } from './errors.js'
 import { Instances } from './instances.js'
@@ -59,24 +60,20 @@ function discardUpload(raw) {
   if (raw.complete || raw.destroyed) return undefined
   return new Promise((resolve) => {
     let seen = 0
-    const finish = () => {
+    const done = () => {
       clearTimeout(timer)
       raw.off('data', onData)
-      raw.off('end', finish)
-      raw.off('close', finish)
-      raw.off('error', finish)
+      stopWatching()
       resolve()
     }
     const onData = (chunk) => {
       seen += chunk.length
-      if (seen > DISCARD_BYTES) finish()
+      if (seen > DISCARD_BYTES) done()
     }
-    const timer = setTimeout(finish, DISCARD_MS)
+    const timer = setTimeout(done, DISCARD_MS)
+    // stream.finished: the end, a close or an error, whichever comes first.
+    const stopWatching = finished(raw, done)
     raw.on('data', onData)
-    raw.once('end', finish)
-    raw.once('close', finish)
-    raw.once('error', finish)
-    raw.resume()
   })
 }
 
@@ -151,12 +148,12 @@ export async function createServer(config, log) {
       },
       onSettled(code) {
         request.probe.code = code
-        if (gone) logRequest(request, 499)
+        if (gone) logRequest(request, reply, 499)
       },
     }
   })
 
-  function logRequest(request, status) {
+  function logRequest(request, reply, status) {
     if (request.logged) return
     request.logged = true
     const probe = request.probe ?? {}
@@ -168,20 +165,18 @@ export async function createServer(config, log) {
         route: request.routeOptions.url,
         ...probe,
         status,
-        durationMs: Math.round(performance.now() * 1000 - request.startedUs) / 1000,
+        durationMs: Math.round(reply.elapsedTime * 1000) / 1000,
       },
       'request',
     )
   }
 
-  app.decorateRequest('startedUs', 0)
   app.addHook('onRequest', async (request) => {
-    request.startedUs = performance.now() * 1000
     const route = request.routeOptions.url
     if (state.draining && !DRAIN_EXEMPT.has(route)) throw draining()
     if (!OPEN_ROUTES.has(route)) request.access = accessOf(config.tokens, request.headers.authorization)
   })
-  app.addHook('onResponse', async (request, reply) => logRequest(request, reply.statusCode))
+  app.addHook('onResponse', async (request, reply) => logRequest(request, reply, reply.statusCode))
 
   app.setErrorHandler(async (error, request, reply) => {
     const answer = answerFor(error, BODY_LIMIT)

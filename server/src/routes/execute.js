@@ -17,7 +17,7 @@ export function executeRoutes(app, { runtime, modules, runs }) {
     const { module: name, name: fnName, args = [] } = request.body
     const entry = modules.resolve(request.access, name)
     request.probe = { module: name, export: fnName }
-    const fn = entry.module.functions.find((f) => f.name === fnName)
+    const fn = entry.functions.get(fnName)
     const value = await runs.run(request.runOf(entry.name, reply), (signal) =>
       runtime.invoke(entry.module, fnName, widenArgs(fn, args), { ...entry.grant, signal, label: request.labelOf(name) }),
     )
