@@ -5,9 +5,11 @@
 // HTTP and JavaScript imports, and turns native failures into `WasmError`s. Ranges and
 // everything about wasm are decided natively. One file per concern lives in lib/.
 
-const { WasmError, argType, argValue, failureToError } = require('./lib/errors')
+const { WasmError, argType, argValue, clip, failureToError } = require('./lib/errors')
 const {
   CAPACITY_KEYS,
+  NONE,
+  bare,
   checkArgs,
   checkCapabilities,
   checkExecuteOptions,
@@ -18,11 +20,12 @@ const {
   checkSyncOptions,
   checkType,
   importList,
+  thrownMessage,
   toInputJson,
 } = require('./lib/checks')
 const { httpBridge, defaultFetch } = require('./lib/http-bridge')
 const { bindImports, importHandler, scopes } = require('./lib/imports')
-const { complete, runNative, deliverLog, probeResult, invokeResult, stateListeners, newId } = require('./lib/dispatch')
+const { complete, runNative, deliverLog, probeResult, invokeResult, stateListeners, newId, watchSignal } = require('./lib/dispatch')
 const { WasmInstance, DEFAULT_OPERATION_TIMEOUTS } = require('./lib/instance')
 const { newFigures, expand } = require('./lib/outcome')
 
@@ -83,7 +86,7 @@ const { NativeRuntime, WasmModule, CancelHandle } = binding || { NativeRuntime: 
 // Large guests compile in a child process running this same addon (lib/compile-worker.js), so the
 // compiler's peak memory goes back to the OS when it exits. In Electron (a VS Code extension host)
 // process.execPath is Electron itself, which the native side starts with ELECTRON_RUN_AS_NODE=1.
-const compileWorker = { program: process.execPath, script: require('node:path').join(__dirname, 'lib', 'compile-worker.js') }
+const compileWorker = Object.assign(Object.create(null), { program: process.execPath, script: require('node:path').join(__dirname, 'lib', 'compile-worker.js') })
 
 const COMPILERS = ['auto', 'baseline', 'optimizing']
 
@@ -107,8 +110,7 @@ if (binding) {
 const moduleImports = new WeakMap()
 
 function checkLoadOptions(options) {
-  checkObject('options', options, ['name', 'imports'])
-  const o = options || {}
+  const o = checkObject('options', options, ['name', 'imports']) ?? NONE
   return { name: checkType('options.name', o.name, 'string'), imports: checkImports('options.imports', o.imports) }
 }
 
@@ -120,7 +122,13 @@ function guestSource(source, wat) {
     return { bytes: null, path: source }
   }
   if (source instanceof Uint8Array) return { bytes: source, path: null }
-  if (source instanceof ArrayBuffer) return { bytes: new Uint8Array(source), path: null }
+  if (source instanceof ArrayBuffer) {
+    try {
+      return { bytes: new Uint8Array(source), path: null }
+    } catch {
+      throw argValue('source', 'is a detached ArrayBuffer (its contents were transferred away)')
+    }
+  }
   throw argType('source', 'a Uint8Array, an ArrayBuffer or a file path string', source)
 }
 
@@ -132,18 +140,19 @@ class WasmRuntime {
   #native
   #log
   #state
+  #closing
 
   /** @param {import('./index').RuntimeOptions} [options] */
   constructor(options) {
-    checkObject('options', options, ['workerThreads', 'cacheDir', 'limits', 'http', 'log', 'compiler', 'inline', ...CAPACITY_KEYS])
-    const o = options || {}
+    const o = checkObject('options', options, ['workerThreads', 'cacheDir', 'limits', 'http', 'log', 'compiler', 'inline', ...CAPACITY_KEYS]) ?? NONE
     checkType('options.workerThreads', o.workerThreads, 'number')
     for (const key of CAPACITY_KEYS) checkType(`options.${key}`, o[key], 'number')
     checkType('options.compiler', o.compiler, 'string')
     if (o.compiler !== undefined && !COMPILERS.includes(o.compiler)) {
-      throw argValue('options.compiler', `must be one of ${COMPILERS.map((c) => `'${c}'`).join(', ')}; received '${o.compiler}'`)
+      throw argValue('options.compiler', `must be one of ${COMPILERS.map((c) => `'${c}'`).join(', ')}; received '${clip(o.compiler, 64)}'`)
     }
     checkType('options.cacheDir', o.cacheDir, 'string')
+    if (o.cacheDir === '') throw argValue('options.cacheDir', 'must not be empty (name a directory)')
     checkType('options.http', o.http, 'function')
     checkType('options.log', o.log, 'function')
     checkType('options.inline', o.inline, 'boolean')
@@ -158,11 +167,17 @@ class WasmRuntime {
       const onHttp = (id, request) => {
         perform(request).then((answer) => {
           const native = target.deref()
-          if (native !== undefined) native.httpDone(id, answer)
+          if (native === undefined) return
+          try {
+            native.httpDone(id, bare(answer))
+          } catch (e) {
+            // An answer that cannot cross (a header that is no string, say) fails the hop.
+            native.httpDone(id, bare({ error: 'failed', message: `the http handler's answer cannot be used: ${thrownMessage(e)}` }))
+          }
         })
       }
       const onImport = importHandler(() => target.deref())
-      const nativeOptions = {
+      const nativeOptions = bare({
         workerThreads: o.workerThreads,
         cacheDir: o.cacheDir,
         limits: checkLimits('options.limits', o.limits),
@@ -172,7 +187,7 @@ class WasmRuntime {
         maxTotalMemoryBytes: o.maxTotalMemoryBytes,
         inline: o.inline,
         compileWorker: process.env.WASM_PROBE_COMPILE_IN_PROCESS === '1' ? undefined : compileWorker,
-      }
+      })
       const native = new NativeRuntime(nativeOptions, complete, onHttp, onImport)
       target = new WeakRef(native)
       this.#native = native
@@ -206,8 +221,8 @@ class WasmRuntime {
    * @param {{ target?: string }} [options]
    */
   async precompile(source, options) {
-    checkObject('options', options, ['target'])
-    const target = checkType('options.target', options && options.target, 'string')
+    const o = checkObject('options', options, ['target']) ?? NONE
+    const target = checkType('options.target', o.target, 'string')
     const { bytes, path } = guestSource(source, true)
     const compiled = await this.#native.precompile(bytes, path, target)
     if (compiled.error) throw failureToError(compiled.error)
@@ -276,10 +291,10 @@ class WasmRuntime {
     checkModule(module)
     if (typeof name !== 'string') throw argType('name', 'of type string', name)
     const values = checkArgs(args)
-    if (options && options.export !== undefined) {
+    const opts = this.#execution(module, options)
+    if (opts.native.export !== undefined) {
       throw argValue('options.export', 'is not used by invoke: the function is its second argument')
     }
-    const opts = this.#execution(module, options)
     opts.native.export = name
     const outcome = await runNative(this.#state, opts, this.#log, (id, cancel, live, liveEvents, here) =>
       this.#native.execute(id, module, '', opts.native, cancel, live, liveEvents, values, here, this.#state.figures),
@@ -294,19 +309,22 @@ class WasmRuntime {
    */
   async instantiate(module, options) {
     checkModule(module)
-    checkObject('options', options, ['limits', 'capabilities', 'signal', 'onLog', 'onEvent', 'label', 'timeouts', 'restart', 'onStateChange', 'imports'])
-    const o = options || {}
+    const o =
+      checkObject('options', options, ['limits', 'capabilities', 'signal', 'onLog', 'onEvent', 'label', 'timeouts', 'restart', 'onStateChange', 'imports']) ??
+      NONE
     checkType('options.onLog', o.onLog, 'function')
     checkType('options.onEvent', o.onEvent, 'function')
     checkType('options.label', o.label, 'string')
     checkType('options.onStateChange', o.onStateChange, 'function')
     checkSignal('options.signal', o.signal)
     const imports = bindImports(moduleImports.get(module), checkImports('options.imports', o.imports))
-    const timeouts = { ...DEFAULT_OPERATION_TIMEOUTS }
-    if (checkObject('options.timeouts', o.timeouts, Object.keys(o.timeouts || {})) !== undefined) {
-      for (const [name, ms] of Object.entries(o.timeouts)) timeouts[name] = checkType(`options.timeouts.${name}`, ms, 'number')
+    const timeouts = Object.assign(Object.create(null), DEFAULT_OPERATION_TIMEOUTS)
+    const givenTimeouts = checkObject('options.timeouts', o.timeouts)
+    if (givenTimeouts !== undefined) {
+      for (const name of Object.keys(givenTimeouts)) timeouts[name] = checkType(`options.timeouts.${clip(name, 64)}`, givenTimeouts[name], 'number')
     }
-    const restart = checkObject('options.restart', o.restart, ['maxFailures', 'windowMs', 'backoffMs', 'maxBackoffMs', 'maxTimeouts'])
+    const given = checkObject('options.restart', o.restart, ['maxFailures', 'windowMs', 'backoffMs', 'maxBackoffMs', 'maxTimeouts'])
+    const restart = given && bare(given)
     if (restart) for (const [k, v] of Object.entries(restart)) checkType(`options.restart.${k}`, v, 'number')
     if (o.signal && o.signal.aborted) throw new WasmError('instantiation was cancelled by its AbortSignal before it started', 'ERR_WASM_CANCELLED')
     const id = newId()
@@ -324,26 +342,26 @@ class WasmRuntime {
     if (imports !== undefined) scopes.set(id, imports)
     // Aborting while the instance starts (its start function runs, say) stops it.
     let cancel
-    const onAbort = () => cancel.cancel()
+    let unwatch
     if (o.signal) {
       cancel = new CancelHandle()
-      o.signal.addEventListener('abort', onAbort, { once: true })
+      unwatch = watchSignal(o.signal, () => cancel.cancel())
     }
     let made
     try {
       made = await this.#native.instantiate(
         id,
         module,
-        {
+        bare({
           limits: checkLimits('options.limits', o.limits),
           capabilities: checkCapabilities(o.capabilities, o.label),
           activationTimeoutMs: timeouts.activation,
           restart,
-        },
+        }),
         cancel,
       )
     } finally {
-      if (o.signal) o.signal.removeEventListener('abort', onAbort)
+      if (unwatch) unwatch()
     }
     if (made.error) {
       stateListeners.delete(id)
@@ -358,9 +376,11 @@ class WasmRuntime {
     return this.#native.stats()
   }
 
-  /** Settles every in-flight execution (ERR_WASM_CLOSED), then releases all threads. */
-  async close() {
-    await this.#native.close()
+  /** Settles every in-flight execution (ERR_WASM_CLOSED), then releases all threads. Every
+   *  caller waits for the one close. */
+  close() {
+    this.#closing ??= this.#native.close()
+    return this.#closing
   }
 }
 

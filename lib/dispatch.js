@@ -19,6 +19,36 @@ function newId() {
   return nextId++
 }
 
+// The cancels waiting on each AbortSignal: one 'abort' listener per signal however many calls
+// share it (Node warns of a leak past ten listeners on one signal).
+const watched = new WeakMap()
+
+function onSignalAbort() {
+  const cancels = watched.get(this)
+  watched.delete(this)
+  if (cancels) for (const cancel of cancels) safely(cancel)
+}
+
+/** Calls `cancel` once `signal` aborts; the returned function stops watching. */
+function watchSignal(signal, cancel) {
+  let cancels = watched.get(signal)
+  if (cancels === undefined) {
+    cancels = new Set()
+    watched.set(signal, cancels)
+    signal.addEventListener('abort', onSignalAbort, { once: true })
+  }
+  // A function of its own, so that one cancel given twice is still two entries.
+  const entry = () => cancel()
+  cancels.add(entry)
+  return () => {
+    cancels.delete(entry)
+    if (cancels.size === 0 && watched.get(signal) === cancels) {
+      watched.delete(signal)
+      signal.removeEventListener('abort', onSignalAbort)
+    }
+  }
+}
+
 /** Calls a user listener; a throw must not disturb the execution or the other listeners. */
 function safely(listener, value) {
   if (!listener) return
@@ -129,14 +159,13 @@ function handle(id, outcome, record, change, event) {
  */
 async function runNative(state, opts, sink, start) {
   let cancel
-  let onAbort
+  let unwatch
   if (opts.signal) {
     if (opts.signal.aborted) {
       throw new WasmError('the execution was cancelled by its AbortSignal before it started', 'ERR_WASM_CANCELLED')
     }
     cancel = new state.CancelHandle()
-    onAbort = () => cancel.cancel()
-    opts.signal.addEventListener('abort', onAbort, { once: true })
+    unwatch = watchSignal(opts.signal, () => cancel.cancel())
   }
   const id = newId()
   if (opts.imports) scopes.set(id, opts.imports)
@@ -165,9 +194,12 @@ async function runNative(state, opts, sink, start) {
     }
   } catch (e) {
     if (pending.delete(id) && --state.inFlight === 0) state.native.setKeepAlive(false)
-    throw e instanceof WasmError ? e : new WasmError(`the call failed: ${e.message}`, 'ERR_WASM_HOST', { cause: e })
+    if (e instanceof WasmError) throw e
+    // A value the native side refused to copy (napi's InvalidArg: too large, or cyclic).
+    if (e && e.code === 'InvalidArg') throw new WasmError(`The "args" argument is invalid: ${e.message}`, 'ERR_INVALID_ARG_VALUE', { cause: e })
+    throw new WasmError(`the call failed: ${e && e.message}`, 'ERR_WASM_HOST', { cause: e })
   } finally {
-    if (onAbort) opts.signal.removeEventListener('abort', onAbort)
+    if (unwatch) unwatch()
     if (opts.imports) scopes.delete(id)
   }
   if (outcome.failure) throw failureToError(outcome.failure, outcome)
@@ -192,4 +224,4 @@ function invokeResult(outcome) {
   return outcome.value === null ? undefined : outcome.value
 }
 
-module.exports = { complete, runNative, deliverLog, probeResult, invokeResult, stateListeners, newId }
+module.exports = { complete, runNative, deliverLog, probeResult, invokeResult, stateListeners, newId, watchSignal }

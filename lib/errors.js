@@ -8,7 +8,7 @@ class WasmError extends Error {
    * @param {{ trap?: object, metrics?: object, logs?: object[], payload?: unknown, cause?: unknown }} [details]
    */
   constructor(message, code = 'ERR_WASM_HOST', details = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause })
+    super(clip(message), details.cause === undefined ? undefined : { cause: details.cause })
     this.name = 'WasmError'
     this.code = code
     if (details.trap !== undefined) this.trap = details.trap
@@ -18,13 +18,28 @@ class WasmError extends Error {
   }
 }
 
+/** The longest message a WasmError carries; what is cut is counted, not shown. */
+const MAX_MESSAGE = 2000
+
+/** `text` cut to `max` characters, saying how many were left out. */
+function clip(text, max = MAX_MESSAGE) {
+  text = String(text)
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`
+}
+
 function describe(value) {
   if (value === null) return 'null'
   if (value === undefined) return 'undefined'
-  if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`
+  if (typeof value === 'function') return `function ${clip(value.name || '<anonymous>', 64)}`
+  if (typeof value === 'symbol') return 'a symbol'
   if (typeof value === 'object') {
-    const ctor = value.constructor && value.constructor.name
-    return ctor ? `an instance of ${ctor}` : 'an object'
+    let ctor
+    try {
+      ctor = value.constructor && value.constructor.name
+    } catch {
+      ctor = undefined // a Proxy or a getter that throws
+    }
+    return typeof ctor === 'string' && ctor ? `an instance of ${clip(ctor, 64)}` : 'an object'
   }
   let shown = String(value)
   if (shown.length > 28) shown = `${shown.slice(0, 25)}...`
@@ -54,4 +69,4 @@ function failureToError(failure, outcome) {
   return new WasmError(failure.message, failure.code, details)
 }
 
-module.exports = { WasmError, describe, argType, argValue, failureToError }
+module.exports = { WasmError, clip, describe, argType, argValue, failureToError }

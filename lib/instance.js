@@ -1,8 +1,8 @@
 'use strict'
 // Long-lived instances: one store kept between calls; calls run one at a time, in order.
 
-const { argType, argValue, failureToError } = require('./errors')
-const { checkArgs, checkObject, checkSignal, checkSyncOptions, checkType, toInputJson } = require('./checks')
+const { argType, argValue, clip, failureToError } = require('./errors')
+const { NONE, checkArgs, checkObject, checkSignal, checkSyncOptions, checkType, toInputJson } = require('./checks')
 const { runNative, deliverLog, probeResult, invokeResult, stateListeners } = require('./dispatch')
 const { scopes } = require('./imports')
 const { expand } = require('./outcome')
@@ -44,8 +44,7 @@ class WasmInstance {
   }
 
   #callOptions(options) {
-    checkObject('options', options, CALL_KEYS)
-    const o = options || {}
+    const o = checkObject('options', options, CALL_KEYS) ?? NONE
     checkType('options.timeoutMs', o.timeoutMs, 'number')
     checkType('options.operation', o.operation, 'string')
     checkType('options.onLog', o.onLog, 'function')
@@ -55,7 +54,7 @@ class WasmInstance {
     if (timeoutMs === undefined && o.operation !== undefined) {
       timeoutMs = this.#defaults.timeouts[o.operation]
       if (timeoutMs === undefined) {
-        throw argValue('options.operation', `unknown operation "${o.operation}"; known: ${Object.keys(this.#defaults.timeouts).join(', ')}`)
+        throw argValue('options.operation', `unknown operation "${clip(o.operation, 64)}"; known: ${Object.keys(this.#defaults.timeouts).join(', ')}`)
       }
     }
     const opts = {

@@ -68,11 +68,14 @@ impl Capabilities {
           }
         };
         if let Some(v) = patch.http_timeout_ms
-          && (!v.is_finite() || v <= 0.0)
+          && (!v.is_finite() || v <= 0.0 || v > crate::limits::TIMEOUT_MAX_MS)
         {
           return Err(ProbeError::invalid_value(
             "capabilities.http.timeoutMs",
-            format!("must be a positive number of milliseconds, received {v}"),
+            format!(
+              "must be a number of milliseconds above 0 and at most {}, received {v}",
+              crate::limits::TIMEOUT_MAX_MS
+            ),
           ));
         }
         Some(Arc::new(

@@ -602,13 +602,9 @@ pub fn precompile(
   ))
 }
 
-/// Maps or copies a verified precompiled artifact into the default engine.
-pub fn load_precompiled(bytes_or_path: Result<&[u8], &Path>, what: &str) -> Result<(Seal, Compiled), ProbeError> {
-  let seal = match bytes_or_path {
-    Ok(bytes) => artifact::open_bytes(bytes),
-    Err(path) => artifact::open_file(path),
-  }
-  .map_err(|e| e.into_error(what))?;
+/// Copies a verified precompiled artifact into the default engine.
+pub fn load_precompiled(bytes: &[u8], what: &str) -> Result<(Seal, Compiled), ProbeError> {
+  let seal = artifact::open_bytes(bytes).map_err(|e| e.into_error(what))?;
   if seal.tier != Tier::Optimized {
     return Err(ProbeError::invalid_module(format!(
       "cannot load {what}: it holds {} code; precompiled artifacts hold optimized code",
@@ -618,17 +614,12 @@ pub fn load_precompiled(bytes_or_path: Result<&[u8], &Path>, what: &str) -> Resu
   let engine = engines().class(Tier::Optimized, crate::engine::Engines::default_class())?;
   // SAFETY: the artifact's digest matched its trailer; Wasmtime checks its version, configuration
   // and target before using it.
-  let compiled = unsafe {
-    match bytes_or_path {
-      Ok(bytes) => Compiled::deserialize(seal.kind, &engine.engine, &bytes[..seal.payload_len]),
-      Err(path) => Compiled::deserialize_file(seal.kind, &engine.engine, path),
-    }
-  }
-  .map_err(|e| {
-    ProbeError::invalid_module(format!(
-      "cannot load {what}: it was made by another engine build, configuration or target ({})",
-      chain_message(&e)
-    ))
-  })?;
+  let compiled =
+    unsafe { Compiled::deserialize(seal.kind, &engine.engine, &bytes[..seal.payload_len]) }.map_err(|e| {
+      ProbeError::invalid_module(format!(
+        "cannot load {what}: it was made by another engine build, configuration or target ({})",
+        chain_message(&e)
+      ))
+    })?;
   Ok((seal, compiled))
 }

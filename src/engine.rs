@@ -115,8 +115,9 @@ pub struct Engines {
   dedicated: [OnceCell<Arc<EngineClass>>; 2],
   create_lock: Mutex<()>,
   pub ticker: Arc<Ticker>,
-  /// Bounds the live stores (and so the pool's slots); waiting here is what `stats().queued` counts.
-  pub store_permits: Arc<tokio::sync::Semaphore>,
+  /// Bounds the live stores (and so the pool's slots), shared fairly between runtimes; waiting
+  /// here is what `stats().queued` counts.
+  pub stores: crate::store_share::StorePool,
 }
 
 static ENGINES: OnceCell<Engines> = OnceCell::new();
@@ -127,7 +128,7 @@ pub fn engines() -> &'static Engines {
     dedicated: Default::default(),
     create_lock: Mutex::new(()),
     ticker: Ticker::start(),
-    store_permits: Arc::new(tokio::sync::Semaphore::new(MAX_LIVE_STORES)),
+    stores: crate::store_share::StorePool::new(),
   })
 }
 

@@ -17,6 +17,8 @@ pub mod instance;
 pub mod limits;
 pub mod module;
 pub mod runtime;
+pub mod source_file;
+pub mod store_share;
 pub mod typed;
 
 mod binding;

@@ -236,7 +236,7 @@ fn to_binary(input: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, ProbeError> {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, ProbeError> {
-  std::fs::read(path).map_err(|e| ProbeError::invalid_module(format!("cannot read {}: {e}", path.display())))
+  crate::source_file::read(path, "the guest")
 }
 
 fn describe(prepared: &Prepared, class: &EngineClass) -> (Vec<String>, Vec<String>) {
@@ -374,59 +374,8 @@ fn settled(code: Arc<Code>, name: String, size: u64) -> Loaded {
   }
 }
 
-/// The fast path for a `.wasm` file whose code is already in memory or in the disk cache in its
-/// final tier: the file is mapped and hashed, never copied (reading 12 MB costs more here than
-/// everything else a cache hit does). Anything else goes the full way, which reads the file
-/// afresh — so what is compiled is never a mapping that could change under the compiler.
-fn load_cached_file(path: &Path, name: &Option<String>, config: &LoadConfig) -> Result<Option<Loaded>, ProbeError> {
-  let Ok(file) = std::fs::File::open(path) else {
-    return Ok(None);
-  };
-  // SAFETY: a read-only mapping, only hashed and inspected; if the file changes meanwhile the
-  // digest is of some state of it, and at worst this load misses and goes the full way.
-  let Ok(map) = (unsafe { memmap2::Mmap::map(&file) }) else {
-    return Ok(None);
-  };
-  if !map.starts_with(b"\0asm") {
-    return Ok(None);
-  }
-  let kind = kind_of(&map)?;
-  let input_key = crate::artifact::digest(&map).to_hex().to_string();
-  let size = map.len() as u64;
-  let name = name.clone().unwrap_or_else(|| file_name(path));
-  if let Some(code) = code_lookup(&(input_key.clone(), config.class, config.compiler)) {
-    return Ok(Some(settled(code, name, size)));
-  }
-  let final_tier = match config.compiler {
-    CompilerChoice::Baseline => Tier::Baseline,
-    _ => Tier::Optimized,
-  };
-  let Some((tier, compiled, sha)) = disk_lookup(config, &[final_tier], &input_key, kind)? else {
-    return Ok(None);
-  };
-  let state = match tier {
-    Tier::Optimized => TierState::Optimized,
-    Tier::Baseline => TierState::Baseline,
-  };
-  let code = Arc::new(Code::new(
-    kind,
-    sha,
-    artifact_of(compiled, tier, config.class)?,
-    state,
-    None,
-    Some(&map),
-  ));
-  code_store((input_key, config.class, config.compiler), &code);
-  Ok(Some(settled(code, name, size)))
-}
-
 /// Reads, validates, compiles and links a guest. Blocking: call it off the JS thread.
 pub fn load(source: GuestSource, name: Option<String>, config: &LoadConfig) -> Result<Loaded, ProbeError> {
-  if let GuestSource::Path(path) = &source
-    && let Some(loaded) = load_cached_file(path, &name, config)?
-  {
-    return Ok(loaded);
-  }
   let (input, default_name) = read_source(source)?;
   let input_key = crate::artifact::digest(&input).to_hex().to_string();
   let binary = to_binary(&input)?;
@@ -508,16 +457,18 @@ pub fn load(source: GuestSource, name: Option<String>, config: &LoadConfig) -> R
   })
 }
 
-/// Loads a sealed artifact made by `precompile`, from bytes or from a file (mapped, not copied).
+/// Loads a sealed artifact made by `precompile`, from bytes or from a file (read whole).
 pub fn load_precompiled(source: GuestSource, name: Option<String>) -> Result<Loaded, ProbeError> {
   let (seal, compiled, default_name) = match &source {
     GuestSource::Bytes(bytes) => {
-      let (seal, compiled) = compile::load_precompiled(Ok(bytes), "the precompiled artifact")?;
+      let (seal, compiled) = compile::load_precompiled(bytes, "the precompiled artifact")?;
       (seal, compiled, "module".to_string())
     }
     GuestSource::Path(path) => {
+      // Read, not mapped: the file may be rebuilt or cut short while its code runs.
+      let bytes = crate::source_file::read(path, "the precompiled artifact")?;
       let what = format!("the precompiled artifact {}", path.display());
-      let (seal, compiled) = compile::load_precompiled(Err(path), &what)?;
+      let (seal, compiled) = compile::load_precompiled(&bytes, &what)?;
       (seal, compiled, file_name(path))
     }
   };

@@ -18,6 +18,7 @@ use crate::limits::{Limits, LimitsPatch};
 use crate::module::{
   CompilerChoice, GuestSource, LoadConfig, LoadedModule, ModuleKind, load, load_precompiled, precompile,
 };
+use crate::store_share::StoreShare;
 use crate::typed::reflect::ImportInfo;
 use crate::typed::value::Value;
 use futures::FutureExt;
@@ -104,6 +105,12 @@ struct Shared {
   counters: Arc<Counters>,
   capacity: Capacity,
   closed: AtomicBool,
+  /// Becomes true when `close()` begins: loads in flight settle `ERR_WASM_CLOSED` then.
+  closing: tokio::sync::watch::Sender<bool>,
+  /// Held by the one `close()` that does the work; any other waits for it, then finds it done.
+  close_turn: tokio::sync::Mutex<()>,
+  /// This runtime's part of the process's pooled stores.
+  stores: Arc<StoreShare>,
 }
 
 impl Shared {
@@ -291,6 +298,9 @@ impl Runtime {
         counters: Arc::default(),
         capacity,
         closed: AtomicBool::new(false),
+        closing: tokio::sync::watch::Sender::new(false),
+        close_turn: tokio::sync::Mutex::new(()),
+        stores: StoreShare::new(),
       }),
     })
   }
@@ -342,11 +352,16 @@ impl Runtime {
     provided: Vec<ImportInfo>,
   ) -> Result<Arc<LoadedModule>, ProbeError> {
     self.check_open()?;
-    let loaded = self
-      .handle
-      .spawn_blocking(work)
-      .await
-      .map_err(|e| ProbeError::new(ErrorCode::Host, format!("loading failed unexpectedly: {e}")))??;
+    let mut closing = self.shared.closing.subscribe();
+    let blocking = self.handle.spawn_blocking(work);
+    // close() does not wait for a compile: the load settles ERR_WASM_CLOSED at once, and the
+    // compile's thread finishes (bounded by the source's size) with nobody waiting for it.
+    let loaded = tokio::select! {
+      done = blocking => done
+        .map_err(|e| ProbeError::new(ErrorCode::Host, format!("loading failed unexpectedly: {e}")))??,
+      _ = closing.wait_for(|closed| *closed) => return Err(ProbeError::closed()),
+    };
+    self.check_open()?;
     check_imports(loaded.code.kind, &loaded.code.reflection.imports, &provided)?;
     let counters = &self.shared.counters;
     let counter = if loaded.cache_hit {
@@ -555,6 +570,10 @@ impl Runtime {
     input: String,
     options: CallOptions,
   ) -> Result<(ExecRequest, instance::Admitted, u64), ProbeError> {
+    // Said before anything else: a disposed instance is neither busy nor its runtime closed.
+    if instance.handle.state() == instance::InstanceState::Disposed && !self.is_closed() {
+      return Err(ProbeError::new(ErrorCode::Closed, "the instance has been disposed"));
+    }
     let mut limits = instance.limits;
     if let Some(ms) = options.timeout_ms {
       let patch = LimitsPatch {
@@ -703,7 +722,7 @@ impl Runtime {
   {
     let completion = Completion::new(done);
     let started = completion.started;
-    let admission = match Admission::now(|| self.shared.capacity.queue_place()) {
+    let admission = match Admission::now(&self.shared.stores, || self.shared.capacity.queue_place()) {
       Ok(admission) => admission,
       Err(e) => {
         completion.fail(e);
@@ -781,9 +800,9 @@ impl Runtime {
   /// with none free it is `ERR_WASM_BUSY` at once.
   pub fn run_here(&self, prepared: Prepared) -> ExecOutcome {
     let started = Instant::now();
-    let admission = match engines().store_permits.clone().try_acquire_owned() {
-      Ok(permit) => Admission::Admitted(permit),
-      Err(_) => {
+    let admission = match self.shared.stores.try_take(&engines().stores) {
+      Some(permit) => Admission::Admitted(permit),
+      None => {
         let busy = ProbeError::new(
           ErrorCode::Busy,
           "every store is in use, and a synchronous call does not wait for one",
@@ -846,9 +865,12 @@ impl Runtime {
   }
 
   /// Refuses new work, stops what is running (it settles with `ERR_WASM_CLOSED`), waits for it to
-  /// settle, then releases the worker threads. Calling it again is harmless.
+  /// settle, then releases the worker threads. Calls made while one is under way wait for it;
+  /// calling it again is harmless.
   pub async fn close(&self) {
+    let _turn = self.shared.close_turn.lock().await;
     self.shared.closed.store(true, Ordering::Release);
+    self.shared.closing.send_replace(true);
     loop {
       let notified = self.shared.settled.notified();
       {

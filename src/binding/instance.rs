@@ -3,7 +3,7 @@
 use super::convert::{
   NativeCapabilities, NativeError, NativeGuestEvent, NativeLimits, NativeLogRecord, NativeOutcome, cross, figures_of,
 };
-use super::value::JsValue;
+use super::value::JsArgs;
 use super::{CancelHandle, Completions, WasmModule, panic_error};
 use crate::exec::state::StopSignal;
 use crate::host::log::{GuestEvent, LiveEvents, LiveLogs, LogRecord};
@@ -213,7 +213,7 @@ impl NativeInstance {
     cancel: Option<&CancelHandle>,
     live: bool,
     live_event: bool,
-    #[napi(ts_arg_type = "unknown[] | undefined | null")] args: Option<Vec<JsValue>>,
+    #[napi(ts_arg_type = "unknown[] | undefined | null")] args: Option<JsArgs>,
     here: bool,
     mut figures: Float64ArraySlice<'_>,
   ) -> Option<Either<String, NativeOutcome>> {
@@ -222,7 +222,7 @@ impl NativeInstance {
       stop: cancel.map(|c| c.signal.clone()),
       live_logs: live.then(|| live_logs(&self.events, id)),
       live_events: live_event.then(|| live_events(&self.events, id)),
-      args: args.map(|a| a.into_iter().map(|v| v.0).collect()),
+      args: args.map(|a| a.0),
       synchronous: false,
     };
     let deliver = deliver(&self.events, id);

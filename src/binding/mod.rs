@@ -27,7 +27,7 @@ use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use value::JsValue;
+use value::{JsArgs, JsValue};
 
 fn panic_error(what: &str) -> ProbeError {
   ProbeError::new(
@@ -187,7 +187,9 @@ fn provided(imports: Option<Vec<NativeImportInfo>>) -> Vec<ImportInfo> {
 pub fn typescript_declarations(bytes: Option<Uint8Array>, path: Option<String>, source: String) -> Result<String> {
   let bytes = match (bytes, path) {
     (Some(b), _) => b.to_vec(),
-    (None, Some(p)) => std::fs::read(&p).map_err(|e| Error::from_reason(format!("cannot read {p}: {e}")))?,
+    (None, Some(p)) => {
+      crate::source_file::read(std::path::Path::new(&p), "the component").map_err(|e| Error::from_reason(e.message))?
+    }
     (None, None) => return Err(Error::from_reason("no component given")),
   };
   crate::typed::typescript::declarations(&bytes, &source).map_err(Error::from_reason)
@@ -465,7 +467,7 @@ impl NativeRuntime {
     cancel: Option<&CancelHandle>,
     live_logs: bool,
     live_events: bool,
-    #[napi(ts_arg_type = "unknown[] | undefined | null")] args: Option<Vec<JsValue>>,
+    #[napi(ts_arg_type = "unknown[] | undefined | null")] args: Option<JsArgs>,
     here: bool,
     mut figures: Float64ArraySlice<'_>,
   ) -> Option<Either<String, NativeOutcome>> {
@@ -478,7 +480,7 @@ impl NativeRuntime {
       stop: cancel.map(|c| c.signal.clone()),
       live_logs: live_logs.then(|| instance::live_logs(&self.completions, id)),
       live_events: live_events.then(|| instance::live_events(&self.completions, id)),
-      args: args.map(|a| a.into_iter().map(|v| v.0).collect()),
+      args: args.map(|a| a.0),
       import_scope: Some(id as u64),
       synchronous: false,
     };

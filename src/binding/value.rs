@@ -6,7 +6,15 @@ use crate::typed::lower::MAX_DEPTH;
 use crate::typed::value::Value;
 use napi::bindgen_prelude::*;
 use napi::sys;
+use std::cell::{Cell, RefCell};
 use std::ptr;
+
+/// The most values (array items, object fields and the scalars in them) one JavaScript value
+/// may hold, counting every repetition of a shared part: a value is copied whole, so a small
+/// graph that repeats one object (`x = [x, x]` thirty times) would otherwise cost 2^30 copies.
+pub const MAX_ITEMS: usize = 1_000_000;
+/// The most bytes of strings and byte arrays one value may hold, repetitions counted.
+pub const MAX_BYTES: usize = 256 << 20;
 
 /// A JavaScript value as the core sees it (`unknown` in TypeScript).
 pub struct JsValue(pub Value);
@@ -22,10 +30,19 @@ fn check(status: sys::napi_status, what: &str) -> Result<()> {
   }
 }
 
+fn refused(why: String) -> Error {
+  Error::new(Status::InvalidArg, why)
+}
+
 struct Reader {
   env: sys::napi_env,
   /// `Object.prototype`, to tell plain objects from class instances (a `Map`, a `Date`, ...).
   object_prototype: sys::napi_value,
+  /// Items and bytes still allowed ([`MAX_ITEMS`], [`MAX_BYTES`]).
+  items_left: Cell<usize>,
+  bytes_left: Cell<usize>,
+  /// The arrays and objects being read, outermost first: one met again is a cycle.
+  open: RefCell<Vec<sys::napi_value>>,
 }
 
 impl Reader {
@@ -40,12 +57,64 @@ impl Reader {
         "reading a prototype",
       )?;
     }
-    Ok(Reader { env, object_prototype })
+    Ok(Reader {
+      env,
+      object_prototype,
+      items_left: Cell::new(MAX_ITEMS),
+      bytes_left: Cell::new(MAX_BYTES),
+      open: RefCell::new(Vec::new()),
+    })
+  }
+
+  /// Takes `n` items from the budget, or refuses the value before anything is allocated.
+  fn take_items(&self, n: usize) -> Result<()> {
+    let left = self.items_left.get();
+    if n > left {
+      return Err(refused(format!(
+        "the value holds more than {MAX_ITEMS} items (arrays, fields and repetitions of shared parts counted)"
+      )));
+    }
+    self.items_left.set(left - n);
+    Ok(())
+  }
+
+  fn take_bytes(&self, n: usize) -> Result<()> {
+    let left = self.bytes_left.get();
+    if n > left {
+      return Err(refused(format!(
+        "the value holds more than {} MiB of strings and bytes (repetitions of shared parts counted)",
+        MAX_BYTES >> 20
+      )));
+    }
+    self.bytes_left.set(left - n);
+    Ok(())
+  }
+
+  /// Refuses `v` when it is one of the arrays or objects it is nested in.
+  unsafe fn enter(&self, v: sys::napi_value) -> Result<()> {
+    for &outer in self.open.borrow().iter() {
+      let mut same = false;
+      // SAFETY: both are live values of `env`.
+      unsafe {
+        check(
+          sys::napi_strict_equals(self.env, outer, v, &mut same),
+          "comparing values",
+        )?
+      };
+      if same {
+        return Err(refused(
+          "the value contains itself (a cycle); it cannot be copied".into(),
+        ));
+      }
+    }
+    self.open.borrow_mut().push(v);
+    Ok(())
   }
 
   unsafe fn read(&self, v: sys::napi_value, depth: usize) -> Result<Value> {
     let env = self.env;
     let mut ty = 0;
+    self.take_items(1)?;
     // SAFETY: `v` is a live value of `env`; every call below gets out-pointers it may write.
     unsafe {
       check(sys::napi_typeof(env, v, &mut ty), "typeof")?;
@@ -54,12 +123,25 @@ impl Reader {
         sys::ValueType::napi_null => Value::Null,
         sys::ValueType::napi_boolean => Value::Bool(bool::from_napi_value(env, v)?),
         sys::ValueType::napi_number => Value::Number(f64::from_napi_value(env, v)?),
-        sys::ValueType::napi_string => Value::String(String::from_napi_value(env, v)?),
+        sys::ValueType::napi_string => {
+          let mut len = 0;
+          check(
+            sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len),
+            "string length",
+          )?;
+          self.take_bytes(len)?;
+          Value::String(String::from_napi_value(env, v)?)
+        }
         sys::ValueType::napi_bigint => {
           let (n, lossless) = BigInt::from_napi_value(env, v)?.get_i128();
           Value::BigInt(lossless.then_some(n))
         }
-        sys::ValueType::napi_object => self.object(v, depth)?,
+        sys::ValueType::napi_object => {
+          self.enter(v)?;
+          let read = self.object(v, depth);
+          self.open.borrow_mut().pop();
+          read?
+        }
         sys::ValueType::napi_function => Value::Other("a function".into()),
         sys::ValueType::napi_symbol => Value::Other("a symbol".into()),
         _ => Value::Other("an external value".into()),
@@ -79,6 +161,10 @@ impl Reader {
       if is {
         let mut len = 0;
         check(sys::napi_get_array_length(env, v, &mut len), "array length")?;
+        // Checked before the vector is sized from it: `new Array(2 ** 32 - 1)` is all holes.
+        if len as usize > self.items_left.get() {
+          self.take_items(len as usize)?;
+        }
         let mut items = Vec::with_capacity(len as usize);
         for i in 0..len {
           let mut item = ptr::null_mut();
@@ -98,6 +184,7 @@ impl Reader {
         if kind != sys::TypedarrayType::uint8_array {
           return Ok(Value::Other("a typed array other than Uint8Array".into()));
         }
+        self.take_bytes(len)?;
         let bytes = if len == 0 || data.is_null() {
           Vec::new()
         } else {
@@ -137,6 +224,9 @@ impl Reader {
       )?;
       let mut len = 0;
       check(sys::napi_get_array_length(env, keys, &mut len), "property names")?;
+      if len as usize > self.items_left.get() {
+        self.take_items(len as usize)?;
+      }
       let mut fields = Vec::with_capacity(len as usize);
       for i in 0..len {
         let mut key = ptr::null_mut();
@@ -211,5 +301,31 @@ impl ToNapiValue for JsValue {
   unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
     // SAFETY: napi-rs passes the live env of the call.
     unsafe { write(env, val.0) }
+  }
+}
+
+/// The arguments of a typed call: one JavaScript array read as [`JsValue`]s are, within one
+/// budget (napi-rs's own `Vec` would size itself from the array's `length` first).
+pub struct JsArgs(pub Vec<Value>);
+
+impl TypeName for JsArgs {
+  fn type_name() -> &'static str {
+    "unknown[]"
+  }
+
+  fn value_type() -> ValueType {
+    ValueType::Object
+  }
+}
+
+impl ValidateNapiValue for JsArgs {}
+
+impl FromNapiValue for JsArgs {
+  unsafe fn from_napi_value(env: sys::napi_env, napi_val: sys::napi_value) -> Result<Self> {
+    // SAFETY: napi-rs passes the live env and value of the call.
+    match unsafe { Reader::new(env)?.read(napi_val, 0)? } {
+      Value::Array(items) => Ok(JsArgs(items)),
+      _ => Err(refused("the arguments must be an array".into())),
+    }
   }
 }

@@ -55,9 +55,14 @@ fn configure<T: HasExec>(store: &mut Store<T>) {
   store.epoch_deadline_callback(|mut ctx| {
     if ctx.data_mut().exec().stop_reason().is_some() {
       Ok(UpdateDeadline::Interrupt)
-    } else if super::FirstSlice::here() {
-      // The first slice on the calling thread is bounded by fuel (SLICE_FUEL), not by ticks.
-      Ok(UpdateDeadline::Continue(1))
+    } else if let Some(ends) = super::FirstSlice::ends() {
+      // The first slice on the calling thread is bounded by fuel (SLICE_FUEL), and by wall time
+      // for host calls that burn none: past its end it yields, and goes on on the pool.
+      if Instant::now() < ends {
+        Ok(UpdateDeadline::Continue(1))
+      } else {
+        Ok(UpdateDeadline::Yield(1))
+      }
     } else {
       // tokio's own yield puts the task at the back of the run queue, so a computing guest
       // shares its worker fairly with everything else queued there.

@@ -14,65 +14,76 @@ use crate::host::js_imports::ImportScope;
 use crate::host::log::{LiveEvents, LiveLogs, LogRecord, Logs};
 use crate::limits::Limits;
 use crate::module::LoadedModule;
+use crate::store_share::{StorePermit, StoreShare};
 use crate::typed::TypedArgs;
 use guest::LiveGuest;
 use outcome::{GuestAnswer, stop_error};
 use state::{ExecState, StopSignal};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::OwnedSemaphorePermit;
 
 thread_local! {
-  /// Set while this thread runs the first slice of an execution (`Runtime::start`).
-  static FIRST_SLICE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+  /// While this thread runs the first slice of an execution (`Runtime::start`): when it ends.
+  static FIRST_SLICE: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
 }
 
-/// Marks this thread as running an execution's first slice until it drops: epoch ticks then
-/// do not end the slice (fuel does, deterministically), so whether a short execution finishes
-/// there does not depend on when the ticker happens to tick.
+/// The longest the first slice may hold the calling thread. Fuel ends it first for guest code
+/// ([`guest::SLICE_FUEL`], about 100 µs); this bounds host calls that do work without fuel
+/// (WASI `random_get` of many megabytes, say). Checked at epoch ticks ([`TICK`]), so the slice
+/// ends at the first tick past it.
+pub const FIRST_SLICE_WALL: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Marks this thread as running an execution's first slice until it drops. Epoch ticks end
+/// the slice only once [`FIRST_SLICE_WALL`] has passed (before that, fuel ends it,
+/// deterministically), so whether a short execution finishes there does not depend on when the
+/// ticker happens to tick.
 pub struct FirstSlice(());
 
 impl FirstSlice {
   pub fn enter() -> FirstSlice {
-    FIRST_SLICE.with(|c| c.set(true));
+    FIRST_SLICE.with(|c| c.set(Some(Instant::now() + FIRST_SLICE_WALL)));
     FirstSlice(())
   }
 
-  /// Whether this thread is running an execution's first slice.
-  pub fn here() -> bool {
+  /// When the first slice this thread runs must end, if it runs one.
+  pub fn ends() -> Option<Instant> {
     FIRST_SLICE.with(std::cell::Cell::get)
   }
 }
 
 impl Drop for FirstSlice {
   fn drop(&mut self) {
-    FIRST_SLICE.with(|c| c.set(false));
+    FIRST_SLICE.with(|c| c.set(None));
   }
 }
 
-/// How an execution got in: with a store permit at once, or with a place in the queue.
+/// How an execution got in: with a store at once, or with a place in the queue.
 pub enum Admission {
-  Admitted(OwnedSemaphorePermit),
-  /// Counted as queued until a permit is free (or the execution goes).
-  Queued(GaugeGuard),
+  Admitted(StorePermit),
+  /// Counted as queued until its runtime may have a store (or the execution goes).
+  Queued(GaugeGuard, Arc<StoreShare>),
 }
 
 impl Admission {
-  /// A permit now if one is free, else a queue place from `queue` (`ERR_WASM_BUSY` when full).
-  pub fn now(queue: impl FnOnce() -> Result<GaugeGuard, ProbeError>) -> Result<Admission, ProbeError> {
-    match engines().store_permits.clone().try_acquire_owned() {
-      Ok(permit) => Ok(Admission::Admitted(permit)),
-      Err(_) => queue().map(Admission::Queued),
+  /// A store now if `share`'s runtime may have one, else a queue place from `queue`
+  /// (`ERR_WASM_BUSY` when full).
+  pub fn now(
+    share: &Arc<StoreShare>,
+    queue: impl FnOnce() -> Result<GaugeGuard, ProbeError>,
+  ) -> Result<Admission, ProbeError> {
+    match share.try_take(&engines().stores) {
+      Some(permit) => Ok(Admission::Admitted(permit)),
+      None => queue().map(|place| Admission::Queued(place, share.clone())),
     }
   }
 
-  async fn permit(self) -> Result<OwnedSemaphorePermit, ProbeError> {
+  async fn permit(self) -> Result<StorePermit, ProbeError> {
     match self {
       Admission::Admitted(permit) => Ok(permit),
-      Admission::Queued(place) => {
-        let permit = engines().store_permits.clone().acquire_owned().await;
+      Admission::Queued(place, share) => {
+        let permit = share.take(&engines().stores).await;
         drop(place);
-        permit.map_err(|_| ProbeError::closed())
+        permit.ok_or_else(ProbeError::closed)
       }
     }
   }

@@ -245,7 +245,8 @@ impl HttpContext {
     let timeout_at = [own_timeout, grant.timeout]
       .into_iter()
       .flatten()
-      .map(|t| Instant::now() + t)
+      // A guest may ask for any u64 of milliseconds: past the far future it is no bound at all.
+      .filter_map(|t| Instant::now().checked_add(t))
       .fold(self.deadline, Instant::min);
     let mut method = request.method;
     let mut body = request.body;

@@ -52,16 +52,33 @@ fn range(
   }
 }
 
+/// Bytes a host call moves per unit of fuel it is charged.
+const BYTES_PER_FUEL: usize = 8;
+
+/// Charges the guest for the bytes a host call moves, as if its own code had copied them: a
+/// guest with no capability could otherwise loop on big, cheap-looking host calls (`probe.log`
+/// of a large buffer) and outrun its fuel budget and the first slice's bound on fuel.
+fn charge(caller: &mut Caller<'_, CoreState>, bytes: usize) {
+  let cost = (bytes / BYTES_PER_FUEL) as u64;
+  if cost > 0
+    && let Ok(left) = caller.get_fuel()
+  {
+    let _ = caller.set_fuel(left.saturating_sub(cost));
+  }
+}
+
 fn read_guest(caller: &mut Caller<'_, CoreState>, call: &str, ptr: i32, len: i32) -> wasmtime::Result<Vec<u8>> {
   if len < 0 {
     return Err(fault(caller, format!("probe.{call}: negative length {len}")));
   }
   let mem = memory(caller, call)?;
   let r = range(caller, mem, call, ptr, len as usize)?;
+  charge(caller, r.len());
   Ok(mem.data(&*caller)[r].to_vec())
 }
 
 fn write_guest(caller: &mut Caller<'_, CoreState>, call: &str, ptr: i32, bytes: &[u8]) -> wasmtime::Result<()> {
+  charge(caller, bytes.len());
   let mem = memory(caller, call)?;
   let r = range(caller, mem, call, ptr, bytes.len())?;
   mem.data_mut(&mut *caller)[r].copy_from_slice(bytes);
