@@ -132,8 +132,12 @@ function guestSource(source, wat) {
   throw argType('source', 'a Uint8Array, an ArrayBuffer or a file path string', source)
 }
 
+// Every module a runtime of this process returned: an object made to look like one
+// (`Object.create(WasmModule.prototype)`, a Proxy of one) is refused here by name.
+const loadedModules = new WeakSet()
+
 function checkModule(module) {
-  if (!(module instanceof WasmModule)) throw argType('module', 'a WasmModule returned by loadModule', module)
+  if (!loadedModules.has(module)) throw argType('module', 'a WasmModule returned by loadModule', module)
 }
 
 class WasmRuntime {
@@ -201,6 +205,7 @@ class WasmRuntime {
 
   #loaded(loaded, imports) {
     if (loaded.error) throw failureToError(loaded.error)
+    loadedModules.add(loaded.module)
     if (imports !== undefined) moduleImports.set(loaded.module, imports)
     return loaded.module
   }

@@ -114,7 +114,7 @@ describe('loadModule rejects what cannot run', () => {
 
   test('a file that cannot be read', async () => {
     const e = await rejectsWith(rt.loadModule('/nonexistent/probe.wasm'), 'ERR_WASM_INVALID_MODULE')
-    expect(e.message).toMatch(/cannot read \/nonexistent\/probe.wasm/)
+    expect(e.message).toMatch(/cannot read the guest \/nonexistent\/probe.wasm: /)
   })
 
   test('an import the runtime does not provide is named', async () => {

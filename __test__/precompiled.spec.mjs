@@ -74,7 +74,7 @@ describe('precompile and loadPrecompiled', () => {
     e = await rejectsWith(rt.loadPrecompiled(new Uint8Array()), 'ERR_WASM_INVALID_MODULE')
     expect(e.message).toContain('not a wasm-probe precompiled artifact')
     e = await rejectsWith(rt.loadPrecompiled(join(dir, 'missing.cwasm')), 'ERR_WASM_INVALID_MODULE')
-    expect(e.message).toContain('cannot be read')
+    expect(e.message).toContain('cannot read the precompiled artifact')
   })
 
   test('an artifact for another target is made, and refused here', async () => {

@@ -230,12 +230,22 @@ function checkSyncOptions(options) {
   return { native: bare({ export: o.export, limits: bare({ ...limits, timeoutMs: o.timeoutMs ?? SYNC_TIMEOUT_MS.default }) }), label: o.label }
 }
 
+/** The most values (array items, object fields) an input may hold, as for typed values. */
+const MAX_INPUT_ITEMS = 1_000_000
+
 function toInputJson(input) {
   let text
+  // JSON.stringify alone would walk a small value that repeats one part (`x = [x, x]` thirty
+  // times) for minutes: the replacer counts every value it writes, repetitions included.
+  let items = 0
+  const counted = (_key, value) => {
+    if (++items > MAX_INPUT_ITEMS) throw new RangeError(`it holds more than ${MAX_INPUT_ITEMS} values (repetitions of shared parts counted)`)
+    return value
+  }
   try {
-    text = JSON.stringify(input === undefined ? null : input)
+    text = JSON.stringify(input === undefined ? null : input, counted)
   } catch (e) {
-    throw new WasmError(`The "input" argument must be JSON-serialisable: ${e.message}`, 'ERR_INVALID_ARG_VALUE', { cause: e })
+    throw new WasmError(`The "input" argument must be JSON-serialisable: ${thrownMessage(e)}`, 'ERR_INVALID_ARG_VALUE', { cause: e })
   }
   if (text === undefined) throw argType('input', 'a JSON-serialisable value', input)
   return text

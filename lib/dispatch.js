@@ -6,6 +6,7 @@
 
 const { WasmError, failureToError } = require('./errors')
 const { scopes } = require('./imports')
+const { thrownMessage } = require('./checks')
 const { expand } = require('./outcome')
 
 // Executions and calls in flight, by id, across every runtime.
@@ -195,9 +196,10 @@ async function runNative(state, opts, sink, start) {
   } catch (e) {
     if (pending.delete(id) && --state.inFlight === 0) state.native.setKeepAlive(false)
     if (e instanceof WasmError) throw e
-    // A value the native side refused to copy (napi's InvalidArg: too large, or cyclic).
-    if (e && e.code === 'InvalidArg') throw new WasmError(`The "args" argument is invalid: ${e.message}`, 'ERR_INVALID_ARG_VALUE', { cause: e })
-    throw new WasmError(`the call failed: ${e && e.message}`, 'ERR_WASM_HOST', { cause: e })
+    // Only reading the arguments can throw here: a value the native side refused to copy
+    // (napi's InvalidArg: too large, or cyclic, and it says so), or a getter in it that threw.
+    const why = e && e.code === 'InvalidArg' ? e.message : `args could not be read: ${thrownMessage(e)}`
+    throw new WasmError(why, 'ERR_INVALID_ARG_VALUE', { cause: e })
   } finally {
     if (unwatch) unwatch()
     if (opts.imports) scopes.delete(id)

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run fuzz -- --count N [--seed S] [--jobs J]
+// npm run fuzz -- --count N [--seed S] [--jobs J] [--api M]
 //
 // Generates guests with wasm-tools (installed with `cargo install` into build/tools when missing)
 // and runs each through load + execute (one in ten through instantiate + two calls + dispose)
@@ -16,6 +16,10 @@
 // failure of the runtime itself, is not one), anything a runtime still holds after the case
 // (instances, memory, executions), any hang past the case timeout, or a dead child is a failure:
 // the case is saved under build/fuzz/failures/.
+// Then M API-misuse cases (default: N/10 rounded up; 0: none; `--count 0` runs only these, and
+// needs no wasm-tools): each a process of its own (scripts/fuzz-api.mjs) making one public call
+// with hostile arguments; one that crashes, hangs, throws without an ERR_ code, leaves anything
+// uncaught or keeps instances past close() is saved as a .txt with the line that replays it.
 import { fork, spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -28,6 +32,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const out = join(root, 'build', 'fuzz')
 const WASM_TOOLS_VERSION = '1.263.0'
 const CASE_TIMEOUT_MS = 60_000
+const API_CASE_TIMEOUT_MS = 20_000
 
 const KNOWN_CODES = new Set([
   'ERR_WASM_INVALID_MODULE', 'ERR_WASM_LINK', 'ERR_WASM_CAPABILITY_DENIED', 'ERR_WASM_NO_EXPORT',
@@ -40,6 +45,7 @@ function args() {
     count: wholeNumberArg('--count', 1000),
     seed: wholeNumberArg('--seed', Date.now() % 1_000_000),
     jobs: Math.max(1, wholeNumberArg('--jobs', 2)),
+    api: wholeNumberArg('--api', Math.ceil(wholeNumberArg('--count', 1000) / 10)),
   }
 }
 
@@ -207,12 +213,120 @@ const isKnown = (o) => {
   return bare === 'result' || bare === 'guest-failure' || KNOWN_CODES.has(bare)
 }
 
+/** Runs API-misuse case `i` in a process of its own: its events (JSON lines) and how it ended. */
+function runApiCase(seed, i) {
+  const hex = bytesFor(seed, i, 'api', 32).toString('hex')
+  const argv = [join(root, 'scripts', 'fuzz-api.mjs'), String(seed), String(i), hex]
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...argv, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const events = []
+    let partial = ''
+    let stderr = ''
+    let hung = false
+    child.stdout.on('data', (d) => {
+      const lines = (partial + d).split('\n')
+      partial = lines.pop()
+      for (const line of lines) {
+        try {
+          events.push(JSON.parse(line))
+        } catch {
+          events.push({ t: 'text', text: line })
+        }
+      }
+    })
+    child.stderr.on('data', (d) => {
+      stderr = (stderr + d).slice(-4000)
+    })
+    const timer = setTimeout(() => {
+      hung = true
+      child.kill('SIGKILL')
+    }, API_CASE_TIMEOUT_MS)
+    let ended = false
+    const end = (code, signal) => {
+      if (ended) return
+      ended = true
+      clearTimeout(timer)
+      resolve({ i, replay: `node scripts/fuzz-api.mjs ${argv.slice(1).join(' ')}`, code, signal, hung, events, stderr })
+    }
+    // 'close' waits for the output to be read; a grandchild holding the pipes does not hold us.
+    child.on('exit', (code, signal) => setTimeout(() => end(code, signal), 2000).unref())
+    child.on('close', end)
+  })
+}
+
+/** What an API case's run amounts to: its method, its outcomes (for the table), its failures. */
+function apiVerdict(r) {
+  const plan = r.events.find((e) => e.t === 'plan')
+  const done = r.events.find((e) => e.t === 'done')
+  const started = new Map(r.events.filter((e) => e.t === 'step').map((e) => [e.n, e.text]))
+  const results = r.events.filter((e) => e.t === 'result')
+  for (const e of results) started.delete(e.n)
+  const failures = [
+    ...results.filter((e) => e.bad).map((e) => ({ kind: e.bad, text: `step ${e.n} (${stepText(r, e.n)}): ${e.outcome}` })),
+    ...r.events.filter((e) => e.t === 'bad').map((e) => ({ kind: e.kind, text: e.text })),
+  ]
+  const unsettled = [...started].map(([n, text]) => `${n}. ${text}`).join('; ')
+  if (r.hung) failures.push({ kind: 'hang', text: `no end within ${API_CASE_TIMEOUT_MS / 1000} s; running: ${unsettled || 'nothing (the process did not exit)'}` })
+  else if (r.signal) failures.push({ kind: `dead: ${r.signal}`, text: `killed by ${r.signal}; running: ${unsettled || 'nothing'}` })
+  else if (!done && !failures.some((f) => f.kind === 'never settled')) failures.push({ kind: `dead: exit ${r.code}`, text: `exited with code ${r.code} before the case ended; running: ${unsettled || 'nothing'}` })
+  else if (r.code !== 0 && !done.failed) failures.push({ kind: `exit ${r.code}`, text: `exited with code ${r.code}` })
+  const outcomes = failures.length ? [...new Set(failures.map((f) => f.kind))] : results.filter((e) => e.misuse).map((e) => e.outcome)
+  return { method: plan ? plan.method : 'unknown', text: plan ? plan.text : '(no plan: the process died first)', outcomes, failures }
+}
+const stepText = (r, n) => r.events.find((e) => e.t === 'step' && e.n === n)?.text ?? ''
+
+/** The API-misuse lane: `api` cases, `jobs` at a time, into `table` and `failures`. */
+async function apiCases({ api, seed, jobs, table, failures }) {
+  // The guests' compiled code cached first, with no case timeout (the componentize-js guest alone
+  // compiles for longer than one on optimizing code); a cached run of it takes a second.
+  console.log('[fuzz] API-misuse lane: compiling its guests into build/fuzz/api-cache')
+  const warm = spawnSync(process.execPath, [join(root, 'scripts', 'fuzz-api.mjs'), '--warm'], { stdio: 'inherit' })
+  if (warm.status !== 0) throw new Error(`scripts/fuzz-api.mjs --warm failed (${warm.signal || warm.status})`)
+  let next = 0
+  const lane = async () => {
+    while (next < api) {
+      const r = await runApiCase(seed, next++)
+      const v = apiVerdict(r)
+      const row = (table[`api:${v.method}`] ??= {})
+      for (const o of v.outcomes) row[o] = (row[o] ?? 0) + 1
+      if (!v.failures.length) continue
+      mkdirSync(join(out, 'failures'), { recursive: true })
+      const name = `api-${seed}-${r.i}-${v.method}`
+      const steps = r.events.filter((e) => e.t === 'step').map((e) => {
+        const res = r.events.find((x) => x.t === 'result' && x.n === e.n)
+        return `  ${e.n}. ${e.text}\n     -> ${res ? res.outcome : '(never settled)'}`
+      })
+      writeFileSync(
+        join(out, 'failures', `${name}.txt`),
+        [
+          `API-misuse case ${r.i} of seed ${seed}`,
+          `call: ${v.text}`,
+          `replay: ${r.replay}`,
+          `   (or the whole lane: node scripts/fuzz.mjs --count 0 --api ${api} --seed ${seed})`,
+          'failures:',
+          ...v.failures.map((f) => `  [${f.kind}] ${f.text}`),
+          'steps:',
+          ...steps,
+          'stderr (last 4000 characters):',
+          r.stderr,
+        ].join('\n'),
+      )
+      failures.push({ name, outcomes: v.failures.map((f) => `[${f.kind}] ${f.text}`) })
+      console.log(`[fuzz] FAILURE ${name}: ${v.failures.map((f) => f.kind).join('; ')}\n        ${v.text.slice(0, 300)}`)
+    }
+  }
+  await Promise.all(Array.from({ length: jobs }, lane))
+}
+
 async function main() {
-  const { count, seed, jobs } = args()
-  const bin = wasmTools()
-  writeShapes(bin)
-  const bases = { component: readFileSync(join(root, 'build', 'guests', 'test-component', 'wasi.wasm')) }
-  console.log(`[fuzz] ${count} cases, seed ${seed}, ${jobs} lanes, wasm-tools ${WASM_TOOLS_VERSION}`)
+  const { count, seed, jobs, api } = args()
+  mkdirSync(out, { recursive: true })
+  // wasm-tools and the shapes are for the generated cases only.
+  const bin = count > 0 ? wasmTools() : null
+  if (bin) writeShapes(bin)
+  const bases = bin && { component: readFileSync(join(root, 'build', 'guests', 'test-component', 'wasi.wasm')) }
+  const tools = bin ? `, wasm-tools ${WASM_TOOLS_VERSION}` : ''
+  console.log(`[fuzz] ${count} cases${api ? ` + ${api} API-misuse cases` : ''}, seed ${seed}, ${jobs} lanes${tools}`)
   const table = {}
   const failures = []
   let skipped = 0
@@ -259,15 +373,18 @@ async function main() {
     }
     return worker
   }
-  await Promise.all(Array.from({ length: jobs }, (_, l) => lane(l)))
+  if (count > 0) await Promise.all(Array.from({ length: jobs }, (_, l) => lane(l)))
+  if (api > 0) await apiCases({ api, seed, jobs, table, failures })
   const seconds = (Date.now() - started) / 1000
   const ran = count - skipped
-  console.log(`\n[fuzz] ${ran} cases ran (${skipped} seeds generated nothing) in ${seconds.toFixed(0)} s, seed ${seed}`)
-  console.log('kind       outcome                            count')
+  const apiRan = api ? `, ${api} API-misuse cases` : ''
+  console.log(`\n[fuzz] ${ran} cases ran (${skipped} seeds generated nothing)${apiRan} in ${seconds.toFixed(0)} s, seed ${seed}`)
+  const width = Math.max(10, ...Object.keys(table).map((k) => k.length))
+  console.log(`${'kind'.padEnd(width)} outcome                            count`)
   for (const [kind, row] of Object.entries(table)) {
-    for (const [o, n] of Object.entries(row).sort((a, b) => b[1] - a[1])) console.log(`${kind.padEnd(10)} ${o.padEnd(34)} ${n}`)
+    for (const [o, n] of Object.entries(row).sort((a, b) => b[1] - a[1])) console.log(`${kind.padEnd(width)} ${o.padEnd(34)} ${n}`)
   }
-  writeFileSync(join(out, 'report.json'), JSON.stringify({ count, ran, skipped, seed, seconds, table, failures }, null, 2))
+  writeFileSync(join(out, 'report.json'), JSON.stringify({ count, ran, skipped, api, seed, seconds, table, failures }, null, 2))
   if (failures.length) {
     console.log(`\n[fuzz] ${failures.length} failures, kept under build/fuzz/failures/`)
     process.exit(1)

@@ -521,7 +521,8 @@ impl Runtime {
         Err(stop_error(reason, &limits))
       }
     };
-    self.shared.finish(key);
+    // The instantiation stays registered until the instance is listed (or gone), so that a
+    // close() that comes meanwhile waits for it instead of leaving it behind.
     let started = started.map_err(|e| match e.code {
       ErrorCode::Timeout => ProbeError::new(
         ErrorCode::Timeout,
@@ -537,7 +538,13 @@ impl Runtime {
       ErrorCode::Closed => ProbeError::closed(),
       _ => e,
     });
-    let handle = started?;
+    let handle = match started {
+      Ok(handle) => handle,
+      Err(e) => {
+        self.shared.finish(key);
+        return Err(e);
+      }
+    };
     let imports = first_imports;
     {
       let mut live = self.shared.instances.lock().unwrap_or_else(|p| p.into_inner());
@@ -549,8 +556,10 @@ impl Runtime {
     if self.is_closed() {
       // close() came while the instance started: it goes, and the caller hears why.
       handle.dispose().await;
+      self.shared.finish(key);
       return Err(ProbeError::closed());
     }
+    self.shared.finish(key);
     Ok(LongLived {
       handle,
       limits,

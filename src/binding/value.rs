@@ -43,6 +43,8 @@ struct Reader {
   bytes_left: Cell<usize>,
   /// The arrays and objects being read, outermost first: one met again is a cycle.
   open: RefCell<Vec<sys::napi_value>>,
+  /// Once a cycle is found: the path to it, innermost step first, gathered on the way out.
+  cycle: RefCell<Option<Vec<String>>>,
 }
 
 impl Reader {
@@ -63,6 +65,32 @@ impl Reader {
       items_left: Cell::new(MAX_ITEMS),
       bytes_left: Cell::new(MAX_BYTES),
       open: RefCell::new(Vec::new()),
+      cycle: RefCell::new(None),
+    })
+  }
+
+  /// On the way out of a failed read: adds `step` to the path of a cycle being reported.
+  fn step_out(&self, step: impl FnOnce() -> String, e: Error) -> Error {
+    if let Some(path) = self.cycle.borrow_mut().as_mut() {
+      path.push(step());
+    }
+    e
+  }
+
+  /// Reads the whole value `v`, named `root` in what a refusal says.
+  unsafe fn read_root(&self, v: sys::napi_value, root: &str) -> Result<Value> {
+    // SAFETY: as the caller promised.
+    let read = unsafe { self.read(v, 0) };
+    read.map_err(|e| match self.cycle.borrow_mut().take() {
+      Some(path) => {
+        let path: String = path.into_iter().rev().collect();
+        refused(format!(
+          "{root}{path} is a value it is part of (a cycle); such a value cannot be copied"
+        ))
+      }
+      // A refusal of this reader's names the value; anything else (a getter that threw) as is.
+      None if e.status == Status::InvalidArg => refused(format!("{root} {}", e.reason)),
+      None => e,
     })
   }
 
@@ -71,7 +99,7 @@ impl Reader {
     let left = self.items_left.get();
     if n > left {
       return Err(refused(format!(
-        "the value holds more than {MAX_ITEMS} items (arrays, fields and repetitions of shared parts counted)"
+        "holds more than {MAX_ITEMS} items (arrays, fields and repetitions of shared parts counted)"
       )));
     }
     self.items_left.set(left - n);
@@ -82,7 +110,7 @@ impl Reader {
     let left = self.bytes_left.get();
     if n > left {
       return Err(refused(format!(
-        "the value holds more than {} MiB of strings and bytes (repetitions of shared parts counted)",
+        "holds more than {} MiB of strings and bytes (repetitions of shared parts counted)",
         MAX_BYTES >> 20
       )));
     }
@@ -102,9 +130,8 @@ impl Reader {
         )?
       };
       if same {
-        return Err(refused(
-          "the value contains itself (a cycle); it cannot be copied".into(),
-        ));
+        *self.cycle.borrow_mut() = Some(Vec::new());
+        return Err(refused("a cycle".into()));
       }
     }
     self.open.borrow_mut().push(v);
@@ -169,7 +196,10 @@ impl Reader {
         for i in 0..len {
           let mut item = ptr::null_mut();
           check(sys::napi_get_element(env, v, i, &mut item), "array element")?;
-          items.push(self.read(item, depth + 1)?);
+          let item = self
+            .read(item, depth + 1)
+            .map_err(|e| self.step_out(|| format!("[{i}]"), e))?;
+          items.push(item);
         }
         return Ok(Value::Array(items));
       }
@@ -233,7 +263,11 @@ impl Reader {
         check(sys::napi_get_element(env, keys, i, &mut key), "property name")?;
         let mut item = ptr::null_mut();
         check(sys::napi_get_property(env, v, key, &mut item), "property")?;
-        fields.push((String::from_napi_value(env, key)?, self.read(item, depth + 1)?));
+        let key = String::from_napi_value(env, key)?;
+        let item = self
+          .read(item, depth + 1)
+          .map_err(|e| self.step_out(|| format!(".{key}"), e))?;
+        fields.push((key, item));
       }
       Ok(Value::Object(fields))
     }
@@ -293,7 +327,7 @@ impl ValidateNapiValue for JsValue {
 impl FromNapiValue for JsValue {
   unsafe fn from_napi_value(env: sys::napi_env, napi_val: sys::napi_value) -> Result<Self> {
     // SAFETY: napi-rs passes the live env and value of the call.
-    unsafe { Ok(JsValue(Reader::new(env)?.read(napi_val, 0)?)) }
+    unsafe { Ok(JsValue(Reader::new(env)?.read_root(napi_val, "the value")?)) }
   }
 }
 
@@ -323,9 +357,9 @@ impl ValidateNapiValue for JsArgs {}
 impl FromNapiValue for JsArgs {
   unsafe fn from_napi_value(env: sys::napi_env, napi_val: sys::napi_value) -> Result<Self> {
     // SAFETY: napi-rs passes the live env and value of the call.
-    match unsafe { Reader::new(env)?.read(napi_val, 0)? } {
+    match unsafe { Reader::new(env)?.read_root(napi_val, "args")? } {
       Value::Array(items) => Ok(JsArgs(items)),
-      _ => Err(refused("the arguments must be an array".into())),
+      _ => Err(refused("args must be an array".into())),
     }
   }
 }
