@@ -19,7 +19,7 @@
 
 use crate::engine::Tier;
 use crate::error::ProbeError;
-use crate::module::ModuleKind;
+use crate::guest_kind::ModuleKind;
 use std::io::Write;
 use std::path::Path;
 

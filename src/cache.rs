@@ -10,7 +10,7 @@
 use crate::artifact::{self, Seal};
 use crate::engine::Tier;
 use crate::error::ProbeError;
-use crate::module::ModuleKind;
+use crate::guest_kind::ModuleKind;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use wasmtime::Engine;

@@ -14,20 +14,17 @@
 //!   Cranelift, and says so.
 
 use crate::artifact::{self, Seal};
-use crate::engine::{EngineClass, StackClass, Tier, base_config, engines};
+use crate::engine::{StackClass, Tier, base_config, engines};
 use crate::error::{ErrorCode, ProbeError, chain_message};
-use crate::exec::state::CoreState;
-use crate::host::{Linkers, js_imports};
-use crate::module::{CorePre, ModuleKind, Prepared};
-use crate::typed::reflect;
+use crate::guest_kind::ModuleKind;
 use once_cell::sync::{Lazy, OnceCell};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use wasmtime::component::Component;
-use wasmtime::{Engine, InstancePre, Module};
+use wasmtime::{Engine, Module};
 
 /// Guests at least this large compile in a child process when a worker is configured, and, with
 /// `compiler: 'auto'`, start on baseline code. Smaller ones compile with Cranelift in
@@ -114,13 +111,6 @@ impl Compiled {
     })
   }
 
-  pub fn of(prepared: &Prepared) -> Compiled {
-    match prepared {
-      Prepared::Core(pre) => Compiled::Core(pre.module().clone()),
-      Prepared::Component(pre) => Compiled::Component(pre.component().clone()),
-    }
-  }
-
   pub fn kind(&self) -> ModuleKind {
     match self {
       Compiled::Core(_) => ModuleKind::Module,
@@ -134,71 +124,6 @@ impl Compiled {
       Compiled::Component(c) => c.serialize(),
     }
   }
-
-  /// Links against the host imports of `class`'s engine.
-  pub fn prepare(self, class: &Arc<EngineClass>) -> Result<Prepared, ProbeError> {
-    let linkers = linkers(class)?;
-    let kind = self.kind();
-    let link = |e: wasmtime::Error| link_error(kind, &e);
-    // A guest with imports of its own links against a copy of the host linker with a stub for
-    // each (JavaScript serves them); the copy shares the host functions, it does not rebuild them.
-    Ok(match self {
-      Compiled::Core(m) => {
-        let with_own = |base: &wasmtime::Linker<CoreState>| -> wasmtime::Result<InstancePre<CoreState>> {
-          if m.imports().any(|i| !reflect::provided_by_runtime(i.module())) {
-            let mut linker = base.clone();
-            js_imports::define_core(&mut linker, &m)?;
-            linker.instantiate_pre(&m)
-          } else {
-            base.instantiate_pre(&m)
-          }
-        };
-        Prepared::Core(CorePre {
-          with_fs: with_own(&linkers.core).map_err(link)?,
-          without_fs: with_own(&linkers.core_without_fs).map_err(link)?,
-        })
-      }
-      Compiled::Component(c) => {
-        let own = c
-          .component_type()
-          .imports(&class.engine)
-          .any(|(name, _)| !reflect::provided_by_runtime(name));
-        let pre = if own {
-          let mut linker = linkers.component.clone();
-          js_imports::define_component(&mut linker, &c, &class.engine).map_err(link)?;
-          linker.instantiate_pre(&c)
-        } else {
-          linkers.component.instantiate_pre(&c)
-        };
-        Prepared::Component(pre.map_err(link)?)
-      }
-    })
-  }
-}
-
-/// Host linkers per engine (tier and stack class), built once each.
-type LinkerMap = HashMap<u32, Arc<Linkers>>;
-static LINKERS: Lazy<Mutex<LinkerMap>> = Lazy::new(Default::default);
-
-fn linkers(class: &EngineClass) -> Result<Arc<Linkers>, ProbeError> {
-  let mut map = LINKERS.lock().unwrap_or_else(|p| p.into_inner());
-  if let Some(found) = map.get(&class.id) {
-    return Ok(found.clone());
-  }
-  let built = Arc::new(Linkers::new(class)?);
-  map.insert(class.id, built.clone());
-  Ok(built)
-}
-
-fn link_error(kind: ModuleKind, e: &wasmtime::Error) -> ProbeError {
-  ProbeError::new(
-    ErrorCode::Link,
-    format!(
-      "the {} imports something this runtime does not provide: {}",
-      kind.as_str(),
-      chain_message(e)
-    ),
-  )
 }
 
 fn invalid(kind: ModuleKind, e: &wasmtime::Error) -> ProbeError {

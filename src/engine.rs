@@ -24,9 +24,6 @@ pub const TICK: Duration = Duration::from_millis(2);
 /// How many ticks the ticker keeps running after the last execution ended (100 ms).
 const LINGER_TICKS: u32 = 50;
 
-/// How many stores may be alive at once in the whole process; further executions queue.
-pub const MAX_LIVE_STORES: usize = 64;
-
 const CLASS_COUNT: usize = 8; // 64 KiB .. 8 MiB
 const POOLED_CLASS: usize = 4; // 1 MiB, the contract's default
 /// Stack the host side (WASI, host functions) may use on a guest's fiber beyond the wasm stack.
@@ -158,7 +155,7 @@ pub fn base_config(tier: Tier, class: StackClass) -> Config {
 
 fn pooling_config() -> PoolingAllocationConfig {
   let mut pool = PoolingAllocationConfig::default();
-  let stores = MAX_LIVE_STORES as u32;
+  let stores = crate::store_share::MAX_LIVE_STORES as u32;
   pool
     .total_component_instances(stores)
     .total_core_instances(stores * 32)

@@ -12,12 +12,15 @@ pub mod compile;
 pub mod engine;
 pub mod error;
 pub mod exec;
+pub mod guest_kind;
 pub mod host;
 pub mod instance;
 pub mod limits;
+pub mod memory_limiter;
 pub mod module;
 pub mod runtime;
 pub mod source_file;
+pub mod stop;
 pub mod store_share;
 pub mod typed;
 

@@ -5,10 +5,10 @@
 use crate::error::ErrorCode;
 use crate::exec::ExecOutcome;
 use crate::exec::outcome::GuestAnswer;
-use crate::exec::state::{StopReason, StopSignal};
 use crate::limits::LimitsPatch;
 use crate::module::{GuestSource, LoadedModule};
 use crate::runtime::{ExecOptions, Runtime, RuntimeConfig};
+use crate::stop::{StopReason, StopSignal};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

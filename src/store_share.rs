@@ -7,10 +7,12 @@
 //! Written here rather than taken from a crate: it is two tokio semaphores and a count per
 //! runtime, and no scheduler crate knows about store pools.
 
-use crate::engine::MAX_LIVE_STORES;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+/// How many stores may be alive at once in the whole process; further executions queue.
+pub const MAX_LIVE_STORES: usize = 64;
 
 /// Stores kept for runtimes below their guaranteed share.
 pub const RESERVED: usize = 16;

@@ -6,7 +6,7 @@
 
 use super::answers::Answers;
 use super::value::JsValue;
-use crate::host::js_imports::{ImportAnswer, ImportBridge, ImportCall, ImportFuture};
+use crate::host::import_bridge::{ImportAnswer, ImportBridge, ImportCall, ImportFuture};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 

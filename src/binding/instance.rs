@@ -5,10 +5,10 @@ use super::convert::{
 };
 use super::value::JsArgs;
 use super::{CancelHandle, Completions, WasmModule, panic_error};
-use crate::exec::state::StopSignal;
 use crate::host::log::{GuestEvent, LiveEvents, LiveLogs, LogRecord};
 use crate::instance::{RestartPolicy, RestartPolicyPatch, StateChange, StateListener};
 use crate::runtime::{CallOptions, ExecOptions, LongLived, Runtime, Start};
+use crate::stop::StopSignal;
 use futures::FutureExt;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;

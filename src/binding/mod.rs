@@ -12,10 +12,10 @@ mod instance;
 mod value;
 
 use crate::error::{ErrorCode, ProbeError};
-use crate::exec::state::{StopReason, StopSignal};
-use crate::host::js_imports::ImportAnswer;
+use crate::host::import_bridge::ImportAnswer;
 use crate::module::{CompilerChoice, GuestSource, LoadedModule};
 use crate::runtime::{ExecOptions, Runtime, RuntimeConfig};
+use crate::stop::{StopReason, StopSignal};
 use crate::typed::reflect::{FunctionInfo, ImportInfo};
 use convert::{
   NativeError, NativeExecuteOptions, NativeGuestEvent, NativeLogRecord, NativeOutcome, NativeRuntimeOptions,

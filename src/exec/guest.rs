@@ -3,12 +3,14 @@
 
 use super::Metrics;
 use super::outcome::{GuestAnswer, classify, validate_output};
-use super::state::{ComponentState, CoreState, ExecState, HasExec, StopSignal, wasi_builder};
+use super::state::{ComponentState, CoreState, wasi_builder};
 use crate::error::{ErrorCode, ProbeError, chain_message};
+use crate::exec::link::{Artifact, Prepared};
+use crate::host::context::{ExecState, HasExec};
 use crate::host::log::{LiveEvents, LiveLogs};
 use crate::limits::Limits;
-use crate::module::{Artifact, Prepared};
-use crate::typed::TypedArgs;
+use crate::stop::StopSignal;
+use crate::typed::args::TypedArgs;
 use crate::typed::lift::{lift, lift_core};
 use crate::typed::value::Value;
 use std::sync::Arc;
@@ -404,7 +406,7 @@ impl LiveGuest {
                 .zip(ty.err())
                 .map_or(Value::Undefined, |(v, t)| lift(v, &t));
               GuestAnswer::Error {
-                message: crate::typed::guest_error_message(name, &payload),
+                message: crate::typed::args::guest_error_message(name, &payload),
                 payload,
               }
             }

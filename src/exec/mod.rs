@@ -2,6 +2,7 @@
 //! signal wired in, the export called with `call_async` on the Tokio pool, and the outcome.
 
 pub mod guest;
+pub mod link;
 pub mod outcome;
 pub mod state;
 
@@ -10,15 +11,15 @@ use crate::capacity::{GaugeGuard, MemoryBudget};
 use crate::engine::{Placement, StackClass, TICK, engines};
 use crate::error::ProbeError;
 use crate::host::http::HttpTransport;
-use crate::host::js_imports::ImportScope;
+use crate::host::import_bridge::ImportScope;
 use crate::host::log::{LiveEvents, LiveLogs, LogRecord, Logs};
 use crate::limits::Limits;
 use crate::module::LoadedModule;
+use crate::stop::{StopReason, StopSignal};
 use crate::store_share::{StorePermit, StoreShare};
-use crate::typed::TypedArgs;
+use crate::typed::args::TypedArgs;
 use guest::LiveGuest;
 use outcome::{GuestAnswer, stop_error};
-use state::{ExecState, StopSignal};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -151,8 +152,8 @@ where
   tokio::select! {
     r = work => r,
     () = backstop => {
-      stop.stop(state::StopReason::Timeout);
-      Err(stop_error(stop.reason().unwrap_or(state::StopReason::Timeout), limits))
+      stop.stop(StopReason::Timeout);
+      Err(stop_error(stop.reason().unwrap_or(StopReason::Timeout), limits))
     }
     reason = stopped => Err(stop_error(reason, limits)),
   }
@@ -195,7 +196,7 @@ async fn run(
     .artifact_for(StackClass::for_bytes(req.limits.stack_bytes), Placement::Shared)
     .await?;
   let _ticking = engines().ticker.activate();
-  let exec = ExecState::new(req, logs.clone(), deadline);
+  let exec = state::exec_state(req, logs.clone(), deadline);
   if req.typed.is_none() {
     guest::check_export(&artifact, &req.export)?;
   }
@@ -209,8 +210,8 @@ async fn run(
 /// two epoch ticks.
 pub fn on_time(answer: GuestAnswer, deadline: Instant, req: &ExecRequest) -> Result<GuestAnswer, ProbeError> {
   if Instant::now() >= deadline {
-    req.stop.stop(state::StopReason::Timeout);
-    return Err(stop_error(state::StopReason::Timeout, &req.limits));
+    req.stop.stop(StopReason::Timeout);
+    return Err(stop_error(StopReason::Timeout, &req.limits));
   }
   Ok(answer)
 }

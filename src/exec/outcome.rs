@@ -1,9 +1,10 @@
 //! Turning what happened in a store into the contract's answer: the guest's own result, or a
 //! `ProbeError` with the right code and a message a user can act on.
 
-use super::state::{ExecState, StopReason};
 use crate::error::{ErrorCode, ProbeError, TrapInfo, chain_message};
+use crate::host::context::ExecState;
 use crate::limits::Limits;
+use crate::stop::StopReason;
 use wasmtime::{Trap, WasmBacktrace};
 
 /// What the guest itself answered.

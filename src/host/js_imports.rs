@@ -10,48 +10,16 @@
 //! that does not fit the WIT type, the call fails with `ERR_WASM_HOST` naming the import.
 
 use crate::error::{ErrorCode, ProbeError};
-use crate::exec::state::{ComponentState, CoreState, ExecState, StopReason};
+use crate::host::context::{ExecState, HasExec};
+use crate::host::import_bridge::{ImportAnswer, ImportCall};
+use crate::stop::StopReason;
 use crate::typed::lift::{lift, lift_core};
 use crate::typed::lower::{lower, lower_core};
 use crate::typed::reflect::{ROOT, numeric_signature, provided_by_runtime};
 use crate::typed::value::Value;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Type, Val};
-
-/// One call of a guest import, for JavaScript.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImportCall {
-  /// Whose functions answer: the execution's or the instance's scope.
-  pub scope: u64,
-  pub module: String,
-  pub name: String,
-  pub args: Vec<Value>,
-}
-
-/// What the JavaScript function did.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ImportAnswer {
-  Returned(Value),
-  Threw { message: String, payload: Option<Value> },
-}
-
-/// `Err` when the call cannot reach JavaScript at all.
-pub type ImportFuture = Pin<Box<dyn Future<Output = Result<ImportAnswer, String>> + Send>>;
-
-/// Whatever calls the JavaScript functions: in the addon, the runtime's import event function.
-pub trait ImportBridge: Send + Sync {
-  fn call(&self, call: ImportCall) -> ImportFuture;
-}
-
-/// Where an execution's imports are answered.
-#[derive(Clone)]
-pub struct ImportScope {
-  pub bridge: Arc<dyn ImportBridge>,
-  pub scope: u64,
-}
 
 fn host_failure(exec: &mut ExecState, message: String) -> wasmtime::Error {
   let err = ProbeError::new(ErrorCode::Host, message);
@@ -148,8 +116,8 @@ fn component_result(
 }
 
 /// Defines a stub for every function the component imports that the runtime does not provide.
-pub fn define_component(
-  linker: &mut wasmtime::component::Linker<ComponentState>,
+pub fn define_component<T: HasExec>(
+  linker: &mut wasmtime::component::Linker<T>,
   component: &wasmtime::component::Component,
   engine: &wasmtime::Engine,
 ) -> wasmtime::Result<()> {
@@ -179,15 +147,10 @@ pub fn define_component(
 
 type StubFuture<'a> = Box<dyn Future<Output = wasmtime::Result<()>> + Send + 'a>;
 
-fn component_stub(
+fn component_stub<T: HasExec>(
   module: &str,
   name: &str,
-) -> impl for<'a> Fn(
-  wasmtime::StoreContextMut<'a, ComponentState>,
-  ComponentFunc,
-  &'a [Val],
-  &'a mut [Val],
-) -> StubFuture<'a>
+) -> impl for<'a> Fn(wasmtime::StoreContextMut<'a, T>, ComponentFunc, &'a [Val], &'a mut [Val]) -> StubFuture<'a>
 + Send
 + Sync
 + 'static {
@@ -197,7 +160,7 @@ fn component_stub(
     Box::new(async move {
       let args: Vec<Value> = params.iter().zip(ty.params()).map(|(v, (_, t))| lift(v, &t)).collect();
       let result_ty = ty.results().next();
-      let exec = &mut store.data_mut().exec;
+      let exec = store.data_mut().exec();
       let answer = ask(exec, &module, &name, args).await?;
       let what = display(&module, &name);
       if let Some(val) = component_result(exec, &what, answer, result_ty.as_ref())?
@@ -212,7 +175,7 @@ fn component_stub(
 
 /// Defines a stub for every numeric function the core module imports from a module that is not
 /// the runtime's.
-pub fn define_core(linker: &mut wasmtime::Linker<CoreState>, module: &wasmtime::Module) -> wasmtime::Result<()> {
+pub fn define_core<T: HasExec>(linker: &mut wasmtime::Linker<T>, module: &wasmtime::Module) -> wasmtime::Result<()> {
   for import in module.imports() {
     let wasmtime::ExternType::Func(ty) = import.ty() else {
       continue;
@@ -231,7 +194,7 @@ pub fn define_core(linker: &mut wasmtime::Linker<CoreState>, module: &wasmtime::
         let (m, n, results) = (m.clone(), n.clone(), results.clone());
         Box::new(async move {
           let args = params.iter().map(lift_core).collect();
-          let exec = &mut caller.data_mut().exec;
+          let exec = caller.data_mut().exec();
           let what = format!("{m}.{n}");
           match ask(exec, &m, &n, args).await? {
             ImportAnswer::Threw { message, .. } => Err(host_failure(

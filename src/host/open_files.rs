@@ -9,7 +9,7 @@
 //! Descriptors are counted live in the store's table, so closing needs no hook; preopened
 //! directories count as open descriptors.
 
-use crate::exec::state::{ComponentState, CoreState};
+use crate::host::context::HasExec;
 use wasmtime::component::{Linker as ComponentLinker, Resource, ResourceTable};
 use wasmtime::{AsContextMut, Caller, Extern, Linker};
 use wasmtime_wasi::WasiView;
@@ -30,15 +30,21 @@ fn open_descriptors(table: &mut ResourceTable) -> u64 {
     .count() as u64
 }
 
+/// Store data of a core module that lends the cap its context: the execution's `openFiles`
+/// and the WASI p1 context whose table holds the descriptors.
+pub trait CoreFiles: HasExec {
+  fn wasi_p1(&mut self) -> &mut wasmtime_wasi::p1::WasiP1Ctx;
+}
+
 type PathOpenArgs = (i32, i32, i32, i32, i32, i64, i64, i32, i32);
 
 /// Replaces p1 `path_open` in `linker` with the capped one.
-pub fn cap_core(linker: &mut Linker<CoreState>) -> wasmtime::Result<()> {
+pub fn cap_core<T: CoreFiles>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
   linker.allow_shadowing(true);
   linker.func_wrap_async(
     "wasi_snapshot_preview1",
     "path_open",
-    |mut caller: Caller<'_, CoreState>, (a0, a1, a2, a3, a4, a5, a6, a7, a8): PathOpenArgs| {
+    |mut caller: Caller<'_, T>, (a0, a1, a2, a3, a4, a5, a6, a7, a8): PathOpenArgs| {
       Box::new(async move {
         // What Wasmtime's generated glue does before a p1 call: the guest's memory, and the
         // fuel budget for host-side copies.
@@ -47,8 +53,8 @@ pub fn cap_core(linker: &mut Linker<CoreState>) -> wasmtime::Result<()> {
           wasmtime::bail!("missing required memory export");
         };
         let (bytes, state) = memory.data_and_store_mut(&mut caller);
-        let cap = state.exec.open_files;
-        let wasi = &mut state.wasi;
+        let cap = state.exec().open_files;
+        let wasi = state.wasi_p1();
         if open_descriptors(wasi.ctx().table) >= cap {
           return Ok(i32::from(Errno::Mfile as u16));
         }
@@ -65,13 +71,13 @@ pub fn cap_core(linker: &mut Linker<CoreState>) -> wasmtime::Result<()> {
 type OpenAtArgs = (Resource<Descriptor>, PathFlags, String, OpenFlags, DescriptorFlags);
 
 /// Replaces p2 `descriptor.open-at` in `linker` with the capped one.
-pub fn cap_component(linker: &mut ComponentLinker<ComponentState>) -> wasmtime::Result<()> {
+pub fn cap_component<T: HasExec + WasiView>(linker: &mut ComponentLinker<T>) -> wasmtime::Result<()> {
   linker.allow_shadowing(true);
   linker.instance(P2_TYPES)?.func_wrap_async(
     "[method]descriptor.open-at",
-    |mut store: wasmtime::StoreContextMut<'_, ComponentState>, (fd, path_flags, path, oflags, flags): OpenAtArgs| {
+    |mut store: wasmtime::StoreContextMut<'_, T>, (fd, path_flags, path, oflags, flags): OpenAtArgs| {
       Box::new(async move {
-        let cap = store.data().exec.open_files;
+        let cap = store.data_mut().exec().open_files;
         let mut view = store.data_mut().filesystem();
         if open_descriptors(view.table) >= cap {
           return Ok((Err(ErrorCode::InsufficientMemory),));

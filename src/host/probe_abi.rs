@@ -3,7 +3,7 @@
 //! the execution with a message that names the call.
 
 use crate::error::{ErrorCode, ProbeError, TrapInfo};
-use crate::exec::state::CoreState;
+use crate::host::context::HasExec;
 use crate::host::http::{FetchError, HttpRequest, HttpResponse};
 use crate::host::log::{Level, Source};
 use crate::host::{clock, json};
@@ -13,16 +13,16 @@ use wasmtime::{Caller, Extern, Linker, Memory};
 pub const MODULE: &str = "probe";
 
 /// Records a host fault and returns the error that unwinds the guest.
-fn fault(caller: &mut Caller<'_, CoreState>, message: String) -> wasmtime::Error {
+fn fault<T: HasExec>(caller: &mut Caller<'_, T>, message: String) -> wasmtime::Error {
   let err = ProbeError::new(ErrorCode::Trap, message).with_trap(TrapInfo {
     kind: "host-memory-out-of-bounds".into(),
     backtrace: Vec::new(),
   });
-  caller.data_mut().exec.host_fault = Some(err.clone());
+  caller.data_mut().exec().host_fault = Some(err.clone());
   wasmtime::Error::msg(err.message)
 }
 
-fn memory(caller: &mut Caller<'_, CoreState>, call: &str) -> wasmtime::Result<Memory> {
+fn memory<T: HasExec>(caller: &mut Caller<'_, T>, call: &str) -> wasmtime::Result<Memory> {
   match caller.get_export("memory") {
     Some(Extern::Memory(m)) => Ok(m),
     _ => Err(fault(
@@ -32,8 +32,8 @@ fn memory(caller: &mut Caller<'_, CoreState>, call: &str) -> wasmtime::Result<Me
   }
 }
 
-fn range(
-  caller: &mut Caller<'_, CoreState>,
+fn range<T: HasExec>(
+  caller: &mut Caller<'_, T>,
   mem: Memory,
   call: &str,
   ptr: i32,
@@ -58,7 +58,7 @@ const BYTES_PER_FUEL: usize = 8;
 /// Charges the guest for the bytes a host call moves, as if its own code had copied them: a
 /// guest with no capability could otherwise loop on big, cheap-looking host calls (`probe.log`
 /// of a large buffer) and outrun its fuel budget and the first slice's bound on fuel.
-fn charge(caller: &mut Caller<'_, CoreState>, bytes: usize) {
+fn charge<T: HasExec>(caller: &mut Caller<'_, T>, bytes: usize) {
   let cost = (bytes / BYTES_PER_FUEL) as u64;
   if cost > 0
     && let Ok(left) = caller.get_fuel()
@@ -67,7 +67,7 @@ fn charge(caller: &mut Caller<'_, CoreState>, bytes: usize) {
   }
 }
 
-fn read_guest(caller: &mut Caller<'_, CoreState>, call: &str, ptr: i32, len: i32) -> wasmtime::Result<Vec<u8>> {
+fn read_guest<T: HasExec>(caller: &mut Caller<'_, T>, call: &str, ptr: i32, len: i32) -> wasmtime::Result<Vec<u8>> {
   if len < 0 {
     return Err(fault(caller, format!("probe.{call}: negative length {len}")));
   }
@@ -77,7 +77,7 @@ fn read_guest(caller: &mut Caller<'_, CoreState>, call: &str, ptr: i32, len: i32
   Ok(mem.data(&*caller)[r].to_vec())
 }
 
-fn write_guest(caller: &mut Caller<'_, CoreState>, call: &str, ptr: i32, bytes: &[u8]) -> wasmtime::Result<()> {
+fn write_guest<T: HasExec>(caller: &mut Caller<'_, T>, call: &str, ptr: i32, bytes: &[u8]) -> wasmtime::Result<()> {
   charge(caller, bytes.len());
   let mem = memory(caller, call)?;
   let r = range(caller, mem, call, ptr, bytes.len())?;
@@ -85,9 +85,9 @@ fn write_guest(caller: &mut Caller<'_, CoreState>, call: &str, ptr: i32, bytes: 
   Ok(())
 }
 
-fn set_result(caller: &mut Caller<'_, CoreState>, bytes: Vec<u8>) -> i32 {
+fn set_result<T: HasExec>(caller: &mut Caller<'_, T>, bytes: Vec<u8>) -> i32 {
   let len = bytes.len() as i32;
-  caller.data_mut().exec.last_result = bytes;
+  caller.data_mut().exec().last_result = bytes;
   len
 }
 
@@ -120,44 +120,44 @@ fn fetch_result_json(result: Result<HttpResponse, FetchError>) -> Vec<u8> {
   value.to_string().into_bytes()
 }
 
-pub fn add_to_linker(linker: &mut Linker<CoreState>) -> wasmtime::Result<()> {
-  linker.func_wrap(MODULE, "input_len", |mut caller: Caller<'_, CoreState>| -> i32 {
-    let exec = &mut caller.data_mut().exec;
+pub fn add_to_linker<T: HasExec>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+  linker.func_wrap(MODULE, "input_len", |mut caller: Caller<'_, T>| -> i32 {
+    let exec = caller.data_mut().exec();
     exec.host_calls += 1;
     exec.input.len() as i32
   })?;
-  linker.func_wrap(MODULE, "input_read", |mut caller: Caller<'_, CoreState>, ptr: i32| {
-    caller.data_mut().exec.host_calls += 1;
-    let input = caller.data().exec.input.clone();
+  linker.func_wrap(MODULE, "input_read", |mut caller: Caller<'_, T>, ptr: i32| {
+    caller.data_mut().exec().host_calls += 1;
+    let input = caller.data_mut().exec().input.clone();
     write_guest(&mut caller, "input_read", ptr, input.as_bytes())
   })?;
   linker.func_wrap(
     MODULE,
     "output_write",
-    |mut caller: Caller<'_, CoreState>, ptr: i32, len: i32| {
-      caller.data_mut().exec.host_calls += 1;
+    |mut caller: Caller<'_, T>, ptr: i32, len: i32| {
+      caller.data_mut().exec().host_calls += 1;
       let bytes = read_guest(&mut caller, "output_write", ptr, len)?;
-      caller.data_mut().exec.output = Some(bytes);
+      caller.data_mut().exec().output = Some(bytes);
       Ok(())
     },
   )?;
   linker.func_wrap(
     MODULE,
     "error_write",
-    |mut caller: Caller<'_, CoreState>, ptr: i32, len: i32| {
-      caller.data_mut().exec.host_calls += 1;
+    |mut caller: Caller<'_, T>, ptr: i32, len: i32| {
+      caller.data_mut().exec().host_calls += 1;
       let bytes = read_guest(&mut caller, "error_write", ptr, len)?;
-      caller.data_mut().exec.failure = Some(bytes);
+      caller.data_mut().exec().failure = Some(bytes);
       Ok(())
     },
   )?;
   linker.func_wrap(
     MODULE,
     "log",
-    |mut caller: Caller<'_, CoreState>, level: i32, ptr: i32, len: i32| {
-      caller.data_mut().exec.host_calls += 1;
+    |mut caller: Caller<'_, T>, level: i32, ptr: i32, len: i32| {
+      caller.data_mut().exec().host_calls += 1;
       let bytes = read_guest(&mut caller, "log", ptr, len)?;
-      let logs = caller.data().exec.logs.clone();
+      let logs = caller.data_mut().exec().logs.clone();
       let mut book = logs.book();
       match Level::from_abi(level) {
         Ok(level) => book.push(level, Source::Guest, &bytes),
@@ -173,28 +173,28 @@ pub fn add_to_linker(linker: &mut Linker<CoreState>) -> wasmtime::Result<()> {
   linker.func_wrap(
     MODULE,
     "event_emit",
-    |mut caller: Caller<'_, CoreState>, name_ptr: i32, name_len: i32, data_ptr: i32, data_len: i32| {
-      caller.data_mut().exec.host_calls += 1;
+    |mut caller: Caller<'_, T>, name_ptr: i32, name_len: i32, data_ptr: i32, data_len: i32| {
+      caller.data_mut().exec().host_calls += 1;
       let name = read_guest(&mut caller, "event_emit", name_ptr, name_len)?;
       let data = read_guest(&mut caller, "event_emit", data_ptr, data_len)?;
-      caller.data().exec.logs.book().emit(&name, &data);
+      caller.data_mut().exec().logs.book().emit(&name, &data);
       Ok(())
     },
   )?;
   linker.func_wrap_async(
     MODULE,
     "http_fetch",
-    |mut caller: Caller<'_, CoreState>, (ptr, len): (i32, i32)| {
+    |mut caller: Caller<'_, T>, (ptr, len): (i32, i32)| {
       Box::new(async move {
-        caller.data_mut().exec.host_calls += 1;
-        if let Some(refusal) = caller.data_mut().exec.refuse_if_synchronous("http") {
+        caller.data_mut().exec().host_calls += 1;
+        if let Some(refusal) = caller.data_mut().exec().refuse_if_synchronous("http") {
           return Err(wasmtime::Error::msg(refusal.message));
         }
         let bytes = read_guest(&mut caller, "http_fetch", ptr, len)?;
         let result = match serde_json::from_slice::<FetchRequest>(&bytes) {
           Err(e) => Err(FetchError::Failed(format!("invalid request JSON: {e}"))),
           Ok(req) => {
-            let http = caller.data().exec.http.clone();
+            let http = caller.data_mut().exec().http.clone();
             http
               .fetch(HttpRequest {
                 method: req.method,
@@ -214,8 +214,8 @@ pub fn add_to_linker(linker: &mut Linker<CoreState>) -> wasmtime::Result<()> {
   linker.func_wrap(
     MODULE,
     "json_get",
-    |mut caller: Caller<'_, CoreState>, doc_ptr: i32, doc_len: i32, ptr_ptr: i32, ptr_len: i32| {
-      caller.data_mut().exec.host_calls += 1;
+    |mut caller: Caller<'_, T>, doc_ptr: i32, doc_len: i32, ptr_ptr: i32, ptr_len: i32| {
+      caller.data_mut().exec().host_calls += 1;
       let doc = read_guest(&mut caller, "json_get", doc_ptr, doc_len)?;
       let pointer = read_guest(&mut caller, "json_get", ptr_ptr, ptr_len)?;
       let (Ok(doc), Ok(pointer)) = (std::str::from_utf8(&doc), std::str::from_utf8(&pointer)) else {
@@ -228,27 +228,27 @@ pub fn add_to_linker(linker: &mut Linker<CoreState>) -> wasmtime::Result<()> {
       })
     },
   )?;
-  linker.func_wrap(MODULE, "result_read", |mut caller: Caller<'_, CoreState>, ptr: i32| {
-    caller.data_mut().exec.host_calls += 1;
-    let result = std::mem::take(&mut caller.data_mut().exec.last_result);
+  linker.func_wrap(MODULE, "result_read", |mut caller: Caller<'_, T>, ptr: i32| {
+    caller.data_mut().exec().host_calls += 1;
+    let result = std::mem::take(&mut caller.data_mut().exec().last_result);
     let written = write_guest(&mut caller, "result_read", ptr, &result);
-    caller.data_mut().exec.last_result = result;
+    caller.data_mut().exec().last_result = result;
     written
   })?;
   // A fault-injection hook for the test suite only: with WASM_PROBE_TEST_HOOKS=1 in the
   // environment when the runtime starts, `probe.__test_panic` panics inside a host function, to
   // prove that a panic under a call becomes ERR_WASM_HOST instead of aborting the process.
   if std::env::var_os("WASM_PROBE_TEST_HOOKS").is_some_and(|v| v == "1") {
-    linker.func_wrap(MODULE, "__test_panic", |_caller: Caller<'_, CoreState>| -> i32 {
+    linker.func_wrap(MODULE, "__test_panic", |_caller: Caller<'_, T>| -> i32 {
       panic!("a host function panicked (WASM_PROBE_TEST_HOOKS fault injection)")
     })?;
   }
-  linker.func_wrap(MODULE, "now_ms", |mut caller: Caller<'_, CoreState>| -> i64 {
-    caller.data_mut().exec.host_calls += 1;
+  linker.func_wrap(MODULE, "now_ms", |mut caller: Caller<'_, T>| -> i64 {
+    caller.data_mut().exec().host_calls += 1;
     clock::now_ms() as i64
   })?;
-  linker.func_wrap(MODULE, "monotonic_ns", |mut caller: Caller<'_, CoreState>| -> i64 {
-    caller.data_mut().exec.host_calls += 1;
+  linker.func_wrap(MODULE, "monotonic_ns", |mut caller: Caller<'_, T>| -> i64 {
+    caller.data_mut().exec().host_calls += 1;
     clock::monotonic_ns() as i64
   })?;
   Ok(())

@@ -7,7 +7,7 @@
 //! granted, and with the real WASI implementation when preopens are.
 
 use crate::error::{ErrorCode, ProbeError};
-use crate::exec::state::CoreState;
+use crate::host::context::HasExec;
 use wasmtime::{FuncType, Linker, ValType};
 
 const MODULE: &str = "wasi_snapshot_preview1";
@@ -30,7 +30,7 @@ fn path_calls() -> [(&'static str, Vec<ValType>); 10] {
 }
 
 /// Replaces the p1 `path_*` functions of `linker` with refusals.
-pub fn deny_paths(linker: &mut Linker<CoreState>) -> wasmtime::Result<()> {
+pub fn deny_paths<T: HasExec>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
   linker.allow_shadowing(true);
   for (name, params) in path_calls() {
     let ty = FuncType::new(linker.engine(), params, [ValType::I32]);
@@ -39,7 +39,7 @@ pub fn deny_paths(linker: &mut Linker<CoreState>) -> wasmtime::Result<()> {
         ErrorCode::CapabilityDenied,
         format!("Capability not granted: filesystem (the guest called {MODULE}.{name})"),
       );
-      caller.data_mut().exec.host_fault = Some(err.clone());
+      caller.data_mut().exec().host_fault = Some(err.clone());
       Err(wasmtime::Error::msg(err.message))
     })?;
   }

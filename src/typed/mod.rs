@@ -2,6 +2,7 @@
 //! imports served by JavaScript functions, with values mapped by jco's conventions; and what a
 //! guest offers, as WIT.
 
+pub mod args;
 pub mod lift;
 pub mod lower;
 pub mod reflect;
@@ -9,7 +10,8 @@ pub mod typescript;
 pub mod value;
 
 use crate::error::{ErrorCode, ProbeError};
-use crate::module::{Artifact, Prepared};
+use crate::exec::link::{Artifact, Prepared};
+use args::TypedArgs;
 use heck::ToLowerCamelCase;
 use value::Value;
 use wasmtime::component::Type;
@@ -73,12 +75,6 @@ pub fn unsupported(ty: &Type) -> Option<String> {
     Type::Result(r) => any(r.ok().into_iter().chain(r.err()).collect()),
     _ => None,
   }
-}
-
-/// Arguments checked and converted for one typed call.
-pub enum TypedArgs {
-  Core(Vec<wasmtime::Val>),
-  Component(Vec<wasmtime::component::Val>),
 }
 
 /// A function export of a component: `name` at the top level, or `interface#name` inside an
@@ -210,20 +206,4 @@ pub fn prepare_call(
       Ok(TypedArgs::Core(out))
     }
   }
-}
-
-/// What a typed call's `err` says, in a line: a string payload itself, a variant's tag and its
-/// string payload, or a pointer to `err.payload`.
-pub fn guest_error_message(function: &str, payload: &Value) -> String {
-  let detail = match payload {
-    Value::String(s) => format!(": {s}"),
-    Value::Object(_) => match (payload.field("tag"), payload.field("val")) {
-      (Some(Value::String(tag)), Some(Value::String(val))) => format!(": {tag}: {val}"),
-      (Some(Value::String(tag)), None) => format!(": {tag}"),
-      _ => " (see err.payload)".to_string(),
-    },
-    Value::Undefined => String::new(),
-    _ => " (see err.payload)".to_string(),
-  };
-  format!("\"{function}\" returned an error{detail}")
 }

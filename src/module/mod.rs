@@ -6,30 +6,19 @@ use crate::cache::DiskCache;
 use crate::compile::{self, CompileWorker, Compiled, Priority};
 use crate::engine::{EngineClass, Placement, StackClass, Tier, engines};
 use crate::error::{ErrorCode, ProbeError, chain_message};
-use crate::exec::state::{ComponentState, CoreState};
+use crate::exec::link::{self, Artifact, Prepared};
+use crate::guest_kind::ModuleKind;
 use crate::typed::reflect::{self, Reflection};
 use once_cell::sync::Lazy;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
-use wasmtime::component::InstancePre as ComponentPre;
-use wasmtime::{InstancePre, Module};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModuleKind {
-  Module,
-  Component,
-}
+mod code;
 
-impl ModuleKind {
-  pub fn as_str(self) -> &'static str {
-    match self {
-      ModuleKind::Module => "module",
-      ModuleKind::Component => "component",
-    }
-  }
-}
+pub use code::{Code, TierState};
+use code::{code_lookup, code_store};
 
 /// Where a guest comes from.
 pub enum GuestSource {
@@ -47,34 +36,6 @@ pub struct ModuleInfo {
   pub hash: String,
   pub exports: Vec<String>,
   pub imports: Vec<String>,
-}
-
-/// A guest compiled for one engine and linked against its host imports.
-pub enum Prepared {
-  Core(CorePre),
-  Component(ComponentPre<ComponentState>),
-}
-
-/// A core module linked twice: with the real WASI filesystem calls, and with them refused for
-/// executions that were granted no filesystem.
-pub struct CorePre {
-  pub with_fs: InstancePre<CoreState>,
-  pub without_fs: InstancePre<CoreState>,
-}
-
-impl CorePre {
-  pub fn for_grant(&self, fs_granted: bool) -> &InstancePre<CoreState> {
-    if fs_granted { &self.with_fs } else { &self.without_fs }
-  }
-
-  pub fn module(&self) -> &Module {
-    self.with_fs.module()
-  }
-}
-
-pub struct Artifact {
-  pub class: Arc<EngineClass>,
-  pub prepared: Prepared,
 }
 
 /// Which compilers a runtime uses (`RuntimeOptions.compiler`).
@@ -97,110 +58,6 @@ impl CompilerChoice {
       _ => None,
     }
   }
-}
-
-/// Where a guest's code stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TierState {
-  /// Baseline code, and optimized code is being built.
-  Optimizing,
-  /// Baseline code, and it stays so (`compiler: 'baseline'`).
-  Baseline,
-  Optimized,
-  /// Baseline code; building optimized code failed.
-  Failed(String),
-}
-
-/// The code of one guest input, shared by every load of it with the same compiler choice: its
-/// artifacts per stack class, all of one tier, and where a tier-up stands.
-pub struct Code {
-  pub kind: ModuleKind,
-  pub source_sha256: [u8; 32],
-  artifacts: Mutex<Vec<Arc<Artifact>>>,
-  state: tokio::sync::watch::Sender<TierState>,
-  /// Why the baseline compiler was not used, when it was asked for.
-  pub fallback: Option<String>,
-  /// Its functions, imports and WIT (the same for every tier and engine).
-  pub reflection: Arc<Reflection>,
-}
-
-impl Code {
-  /// `binary` is the guest's source binary when it is at hand (not for a precompiled artifact):
-  /// a component's WIT is decoded from it.
-  fn new(
-    kind: ModuleKind,
-    source_sha256: [u8; 32],
-    artifact: Arc<Artifact>,
-    state: TierState,
-    fallback: Option<String>,
-    binary: Option<&[u8]>,
-  ) -> Code {
-    let reflection = match &artifact.prepared {
-      Prepared::Core(pre) => reflect::of_core(pre.module()),
-      Prepared::Component(pre) => binary
-        .and_then(reflect::of_component_binary)
-        .unwrap_or_else(|| reflect::of_component_types(pre.component(), pre.engine())),
-    };
-    Code {
-      reflection: Arc::new(reflection),
-      kind,
-      source_sha256,
-      artifacts: Mutex::new(vec![artifact]),
-      state: tokio::sync::watch::Sender::new(state),
-      fallback,
-    }
-  }
-
-  fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Artifact>>> {
-    self.artifacts.lock().unwrap_or_else(|p| p.into_inner())
-  }
-
-  /// An artifact of the current tier (for its types; every artifact has the same).
-  pub fn first(&self) -> Arc<Artifact> {
-    self.lock()[0].clone()
-  }
-
-  /// The tier an instance created now runs.
-  pub fn tier(&self) -> Tier {
-    self.lock()[0].class.tier
-  }
-
-  /// Waits until optimized code is in place (`Ok`), or will not come (`Err` says why).
-  pub async fn when_optimized(&self) -> Result<(), String> {
-    let mut watch = self.state.subscribe();
-    let settled = watch
-      .wait_for(|s| !matches!(s, TierState::Optimizing))
-      .await
-      .map(|s| s.clone());
-    match settled {
-      Ok(TierState::Optimized) => Ok(()),
-      Ok(TierState::Failed(why)) => Err(why),
-      Ok(_) => Err("the runtime was created with compiler: 'baseline', which never builds optimized code".into()),
-      Err(_) => Err("the guest's code was released".into()),
-    }
-  }
-
-  /// Puts optimized code in place for every instance created from now on.
-  fn install(&self, artifact: Arc<Artifact>) {
-    *self.lock() = vec![artifact];
-    self.state.send_replace(TierState::Optimized);
-  }
-}
-
-/// Code by (input key, default stack class, compiler choice), shared while anything holds it:
-/// loading the same guest twice compiles it once.
-type CodeCache = HashMap<(String, StackClass, CompilerChoice), Weak<Code>>;
-static CODE: Lazy<Mutex<CodeCache>> = Lazy::new(Default::default);
-
-fn code_lookup(key: &(String, StackClass, CompilerChoice)) -> Option<Arc<Code>> {
-  let map = CODE.lock().unwrap_or_else(|p| p.into_inner());
-  map.get(key).and_then(Weak::upgrade)
-}
-
-fn code_store(key: (String, StackClass, CompilerChoice), code: &Arc<Code>) {
-  let mut map = CODE.lock().unwrap_or_else(|p| p.into_inner());
-  map.retain(|_, weak| weak.strong_count() > 0);
-  map.insert(key, Arc::downgrade(code));
 }
 
 fn kind_of(binary: &[u8]) -> Result<ModuleKind, ProbeError> {
@@ -309,7 +166,7 @@ fn info(code: &Code, name: String, size: u64) -> ModuleInfo {
 fn artifact_of(compiled: Compiled, tier: Tier, class: StackClass) -> Result<Arc<Artifact>, ProbeError> {
   let engine_class = engines().class(tier, class)?;
   Ok(Arc::new(Artifact {
-    prepared: compiled.prepare(&engine_class)?,
+    prepared: link::prepare(compiled, &engine_class)?,
     class: engine_class,
   }))
 }
@@ -581,11 +438,12 @@ pub struct LoadedModule {
   pub info: ModuleInfo,
   pub runtime_id: u64,
   pub code: Arc<Code>,
-  _alive: crate::runtime::ModuleCount,
+  /// Held while the module lives (the owner's count of loaded modules).
+  _alive: Box<dyn Send + Sync>,
 }
 
 impl LoadedModule {
-  pub fn new(loaded: Loaded, runtime_id: u64, alive: crate::runtime::ModuleCount) -> LoadedModule {
+  pub fn new(loaded: Loaded, runtime_id: u64, alive: Box<dyn Send + Sync>) -> LoadedModule {
     LoadedModule {
       info: loaded.info,
       runtime_id,
@@ -603,7 +461,7 @@ impl LoadedModule {
     if let Some(found) = found {
       return Ok(found);
     }
-    let source = Compiled::of(&list[0].prepared);
+    let source = link::compiled(&list[0].prepared);
     let moved = |e: wasmtime::Error| {
       ProbeError::new(
         ErrorCode::Host,
@@ -618,7 +476,7 @@ impl LoadedModule {
     // SAFETY: these bytes were produced by `serialize` in this process, from an engine with the
     // same configuration apart from the stack size and allocator, and never left memory.
     let compiled = unsafe { Compiled::deserialize(source.kind(), &target.engine, &bytes) }.map_err(moved)?;
-    let prepared = compiled.prepare(&target)?;
+    let prepared = link::prepare(compiled, &target)?;
     let artifact = Arc::new(Artifact {
       class: target,
       prepared,
