@@ -13,6 +13,7 @@
 //   __test__/guests/typed-c/*.c -> build/guests/typed/<name>-c.wasm (the same world in C: bindings
 //                                by wit-bindgen, installed into build/tools when missing; clang;
 //                                jco componentNew with the WASI p1 reactor adapter)
+//   engine/*.c + QuickJS-ng's sources -> build/engine/quickjs-ng.wasm (scripts/build-engine.mjs)
 // Only stale outputs are rebuilt (the source, a header beside it, the WIT or this script changed).
 // WAT guests need no build: the runtime loads .wat files directly.
 // componentize-js 0.23 imports @bytecodealliance/preview2-shim without declaring it; package.json
@@ -22,6 +23,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join, basename } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { buildEngine } from './build-engine.mjs'
 import { cargoTool } from './cargo-tool.mjs'
 import { wasmClang } from './wasm-clang.mjs'
 
@@ -166,3 +168,5 @@ await buildCComponents(join(root, '__test__', 'guests', 'c-component'), join(out
 await buildTypedJs(join(root, '__test__', 'guests', 'typed'), join(out, 'typed'))
 await buildWorldC(join(root, 'examples', 'guests', 'typed'), 'text-stats', join(root, 'examples', 'guests', 'typed', 'text-stats.wit'), join(out, 'typed-example'))
 await buildWorldC(join(root, '__test__', 'guests', 'typed-c'), 'typed', join(root, '__test__', 'guests', 'typed', 'typed.wit'), join(out, 'typed'), '-c')
+// The built-in JavaScript engine (QuickJS-ng + engine/*.c) -> build/engine/quickjs-ng.wasm.
+buildEngine({ quiet })

@@ -1,0 +1,79 @@
+// The built-in JavaScript engine (issue 27, first step): QuickJS-ng, pinned, built from the C
+// sources that crates.io's `rquickjs-sys` vendors — fetched by cargo into its registry cache, never
+// copied into this repository — plus this project's own host layer (engine/*.c), compiled by the
+// same clang + wasi-libc as the C guests into build/engine/quickjs-ng.wasm.
+//
+// This first step is the engine as an ordinary core-module probe: its `execute` takes
+// `{ "source": "<ES module>", "input": <JSON> }`, evaluates the module and calls its `execute`.
+// loadScript(), bytecode, pre-initialization and `probe:runtime` for scripts come next.
+
+import { spawnSync, execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { wasmClang } from './wasm-clang.mjs'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+export const QUICKJS_CRATE = { name: 'rquickjs-sys', version: '0.14.0' } // QuickJS-ng 0.16.2
+export const enginePath = join(root, 'build', 'engine', 'quickjs-ng.wasm')
+
+/** The QuickJS-ng source folder of the pinned crate, fetched by cargo when missing. */
+export function quickjsSources() {
+  const dir = join(root, 'build', 'engine', 'fetch')
+  mkdirSync(join(dir, 'src'), { recursive: true })
+  writeFileSync(
+    join(dir, 'Cargo.toml'),
+    `[package]\nname = "engine-sources"\nversion = "0.0.0"\nedition = "2021"\n\n[workspace]\n\n[dependencies]\n${QUICKJS_CRATE.name} = "=${QUICKJS_CRATE.version}"\n`,
+  )
+  writeFileSync(join(dir, 'src', 'lib.rs'), '')
+  const manifest = join(dir, 'Cargo.toml')
+  const fetched = spawnSync('cargo', ['fetch', '--manifest-path', manifest], { stdio: ['ignore', 'ignore', 'inherit'] })
+  if (fetched.status !== 0) throw new Error(`cargo fetch of ${QUICKJS_CRATE.name} ${QUICKJS_CRATE.version} failed`)
+  const meta = JSON.parse(execFileSync('cargo', ['metadata', '--format-version', '1', '--manifest-path', manifest], { encoding: 'utf8', maxBuffer: 64 << 20 }))
+  const pkg = meta.packages.find((p) => p.name === QUICKJS_CRATE.name && p.version === QUICKJS_CRATE.version)
+  if (!pkg) throw new Error(`cargo metadata does not list ${QUICKJS_CRATE.name} ${QUICKJS_CRATE.version}`)
+  const quickjs = join(dirname(pkg.manifest_path), 'quickjs')
+  if (!existsSync(join(quickjs, 'quickjs.c'))) throw new Error(`${quickjs} holds no quickjs.c`)
+  return quickjs
+}
+
+const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0)
+
+/** Builds the engine when it is missing or older than its host layer or this script. */
+export function buildEngine({ quiet = false } = {}) {
+  const hostDir = join(root, 'engine')
+  const hostSources = readdirSync(hostDir).filter((f) => f.endsWith('.c')).map((f) => join(hostDir, f))
+  const inputs = [...hostSources, ...readdirSync(hostDir).filter((f) => f.endsWith('.h')).map((f) => join(hostDir, f)), fileURLToPath(import.meta.url)]
+  if (mtime(enginePath) > Math.max(...inputs.map(mtime))) return enginePath
+  const quickjs = quickjsSources()
+  const cc = wasmClang()
+  mkdirSync(dirname(enginePath), { recursive: true })
+  const args = [
+    ...cc.flags,
+    '-O2',
+    '-mexec-model=reactor',
+    // QuickJS-ng's own WASI settings (its CMakeLists.txt): emulated signals and process clocks.
+    '-D_WASI_EMULATED_SIGNAL',
+    '-D_WASI_EMULATED_PROCESS_CLOCKS',
+    '-D_GNU_SOURCE',
+    '-I', quickjs,
+    '-I', join(root, 'examples', 'guests', 'c'),
+    // The C stack in linear memory: 1 MiB instead of wasm-ld's 64 KiB, which deep recursion in
+    // the engine would overrun into its heap silently.
+    '-Wl,-z,stack-size=1048576',
+    '-Wl,--strip-debug',
+    '-o', enginePath,
+    ...hostSources,
+    ...['quickjs.c', 'libregexp.c', 'libunicode.c', 'dtoa.c'].map((f) => join(quickjs, f)),
+    '-lwasi-emulated-signal',
+    '-lwasi-emulated-process-clocks',
+    // Quiet: QuickJS's sources warn a lot under clang 14; errors still print.
+    '-w',
+  ]
+  const r = spawnSync(cc.command, args, { stdio: 'inherit' })
+  if (r.status !== 0) throw new Error(`clang (${cc.from}) failed to build the JavaScript engine`)
+  if (!quiet) console.error(`[guests] built ${enginePath} (${statSync(enginePath).size} bytes, QuickJS-ng from ${QUICKJS_CRATE.name} ${QUICKJS_CRATE.version})`)
+  return enginePath
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) buildEngine()
