@@ -42,8 +42,9 @@ const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0)
 /** Builds the engine when it is missing or older than its host layer or this script. */
 export function buildEngine({ quiet = false } = {}) {
   const hostDir = join(root, 'engine')
-  const hostSources = readdirSync(hostDir).filter((f) => f.endsWith('.c')).map((f) => join(hostDir, f))
-  const inputs = [...hostSources, ...readdirSync(hostDir).filter((f) => f.endsWith('.h')).map((f) => join(hostDir, f)), fileURLToPath(import.meta.url)]
+  const hostFiles = readdirSync(hostDir).map((f) => join(hostDir, f))
+  const hostSources = hostFiles.filter((f) => f.endsWith('.c'))
+  const inputs = [...hostFiles.filter((f) => /\.[ch]$/.test(f)), fileURLToPath(import.meta.url)]
   if (mtime(enginePath) > Math.max(...inputs.map(mtime))) return enginePath
   const quickjs = quickjsSources()
   const cc = wasmClang()

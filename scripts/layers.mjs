@@ -28,8 +28,12 @@ function walk(dir, ext, out = []) {
   return out
 }
 
+const CHAR = /^'(\\u\{[0-9a-fA-F]+\}|\\.|[^\\'])'/
+
 /** Blanks comments and the insides of string and char literals, keeping line breaks. */
 export function stripRust(text) {
+  let raw
+  let char
   let out = ''
   let i = 0
   const n = text.length
@@ -49,12 +53,11 @@ export function stripRust(text) {
           i++
         }
       }
-    } else if (c === 'r' && (d === '"' || (d === '#' && /^r#+"/.test(text.slice(i, i + 10)))) && !/\w/.test(text[i - 1] ?? '')) {
-      const hashes = /^r(#*)"/.exec(text.slice(i))[1]
-      const end = `"${hashes}`
-      let j = text.indexOf(end, i + 2 + hashes.length)
+    } else if (c === 'r' && (raw = /^r(#*)"/.exec(text.slice(i, i + 10))) && !/\w/.test(text[i - 1] ?? '')) {
+      const end = `"${raw[1]}`
+      let j = text.indexOf(end, i + raw[0].length)
       if (j < 0) j = n
-      out += '""'.padEnd(2) + '\n'.repeat((text.slice(i, j).match(/\n/g) ?? []).length)
+      out += '""' + '\n'.repeat((text.slice(i, j).match(/\n/g) ?? []).length)
       i = j + end.length
     } else if (c === '"') {
       i++
@@ -65,10 +68,9 @@ export function stripRust(text) {
       }
       i++
       out += '""'
-    } else if (c === "'" && (/^'(\\.|[^\\'])'/.test(text.slice(i, i + 4)) || /^'\\u\{[0-9a-fA-F]+\}'/.test(text.slice(i, i + 12)))) {
+    } else if (c === "'" && (char = CHAR.exec(text.slice(i, i + 12)))) {
       // A char literal (a lifetime such as 'a has no closing quote).
-      const m = /^'(\\u\{[0-9a-fA-F]+\}|\\.|[^\\'])'/.exec(text.slice(i))
-      i += m[0].length
+      i += char[0].length
       out += "' '"
     } else {
       out += c
