@@ -50,6 +50,8 @@ export declare class NativeRuntime {
   setKeepAlive(on: boolean): void
   /** Loads from `bytes` (binary or WAT text) or from the file at `path`. */
   loadModule(bytes?: Uint8Array | undefined | null, path?: string | undefined | null, name?: string | undefined | null, imports?: Array<NativeImportInfo> | undefined | null): Promise<NativeLoad>
+  /** Loads JavaScript `source` as a script module of the engine at `engine` (a file path). */
+  loadScript(engine: string, source: string, filename: string): Promise<NativeLoad>
   /** Loads an artifact `precompile` produced, from `bytes` or from the file at `path`. */
   loadPrecompiled(bytes?: Uint8Array | undefined | null, path?: string | undefined | null, name?: string | undefined | null, imports?: Array<NativeImportInfo> | undefined | null): Promise<NativeLoad>
   /** Optimized code for the guest in `bytes` or at `path`, for `target` (default: this machine). */
@@ -87,8 +89,11 @@ export declare class NativeRuntime {
 
 /** A loaded guest. Created by `WasmRuntime.loadModule`, never from JavaScript. */
 export declare class WasmModule {
-  /** `'module'` for a core WebAssembly module, `'component'` for a component. */
-  get kind(): 'module' | 'component'
+  /**
+   * `'module'` for a core WebAssembly module, `'component'` for a component, `'script'` for
+   * JavaScript source run by the built-in engine.
+   */
+  get kind(): 'module' | 'component' | 'script'
   get name(): string
   /** Size of the input in bytes (of the binary, or of the WAT text as given). */
   get size(): number

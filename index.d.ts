@@ -232,6 +232,14 @@ export interface LoadOptions {
   imports?: JsImports
 }
 
+/** Options of `loadScript`. */
+export interface ScriptOptions {
+  /** Names the script in errors and stack traces (`probe.js:12:7`). Default: `name`, else 'script.js'. */
+  filename?: string
+  /** Default: the file name. */
+  name?: string
+}
+
 export interface ProbeMetrics {
   instantiateUs: number
   runUs: number
@@ -323,8 +331,19 @@ export declare const nativeBinding: {
 
 export declare class WasmRuntime {
   constructor(options?: RuntimeOptions)
-  /** Bytes of a binary or of WAT text, WAT text as a string, or a path to a .wasm / .wat file. */
+  /** Bytes of a binary or of WAT text, WAT text as a string, or a path to a .wasm / .wat file
+   *  (a .js / .mjs path loads that file as a script, as `loadScript` does). */
   loadModule(source: Uint8Array | ArrayBuffer | string, options?: LoadOptions): Promise<WasmModule>
+  /**
+   * An ES module's source, run by the built-in JavaScript engine (QuickJS-ng compiled to
+   * WebAssembly) in the same sandbox, limits and capabilities as any guest. Its `execute(input)`
+   * (sync or async) runs per execution; `console` calls become log records. A syntax error, or a
+   * throw while the module evaluates, rejects with ERR_WASM_INVALID_MODULE naming `file:line:column`.
+   * `exports` lists the script's exported functions; only `execute` is callable so far.
+   */
+  loadScript(source: string, options?: ScriptOptions): Promise<WasmModule>
+  /** The engine scripts run on. */
+  static readonly scriptEngine: { readonly name: string; readonly version: string }
   /** One fresh, isolated instance per call: its first slice on this thread (see
    *  `RuntimeOptions.inline`), the rest on the worker pool. */
   executeProbe(module: WasmModule, input?: unknown, options?: ExecuteOptions): Promise<ProbeResult>

@@ -28,6 +28,7 @@ const { bindImports, importHandler, scopes } = require('./lib/imports')
 const { complete, runNative, deliverLog, probeResult, invokeResult, stateListeners, newId, watchSignal } = require('./lib/dispatch')
 const { WasmInstance, DEFAULT_OPERATION_TIMEOUTS } = require('./lib/instance')
 const { newFigures, expand } = require('./lib/outcome')
+const { scriptEngine, enginePath, isScriptPath, readScript, checkScriptSource } = require('./lib/script')
 
 // The native binary for this platform. Requiring the package never throws when it is missing:
 // `nativeBinding` says why, and `new WasmRuntime()` throws a WasmError with
@@ -109,9 +110,13 @@ if (binding) {
 // The JavaScript functions each module was loaded with (`LoadOptions.imports`).
 const moduleImports = new WeakMap()
 
-function checkLoadOptions(options) {
-  const o = checkObject('options', options, ['name', 'imports']) ?? NONE
-  return { name: checkType('options.name', o.name, 'string'), imports: checkImports('options.imports', o.imports) }
+function checkLoadOptions(options, keys = ['name', 'imports']) {
+  const o = checkObject('options', options, keys) ?? NONE
+  return {
+    name: checkType('options.name', o.name, 'string'),
+    imports: checkImports('options.imports', o.imports),
+    filename: checkType('options.filename', o.filename, 'string'),
+  }
 }
 
 /** Bytes or a path; WAT text given directly as a string is accepted where `wat` is true. */
@@ -215,9 +220,32 @@ class WasmRuntime {
    * @param {import('./index').LoadOptions} [options]
    */
   async loadModule(source, options) {
+    if (isScriptPath(source)) {
+      const { name } = checkLoadOptions(options, ['name'])
+      const { source: text, filename } = await readScript(source)
+      return this.loadScript(text, { filename: name ?? filename })
+    }
     const { name, imports } = checkLoadOptions(options)
     const { bytes, path } = guestSource(source, true)
     return this.#loaded(await this.#native.loadModule(bytes, path, name, importList(imports)), imports)
+  }
+
+  /**
+   * An ES module's source, run by the built-in JavaScript engine in the same sandbox, limits and
+   * capabilities as any guest. A syntax error, or a throw while the module evaluates, rejects
+   * with ERR_WASM_INVALID_MODULE naming `file:line:column`.
+   * @param {string} source
+   * @param {import('./index').ScriptOptions} [options]
+   */
+  async loadScript(source, options) {
+    const text = checkScriptSource(source)
+    const { name, filename } = checkLoadOptions(options, ['name', 'filename'])
+    return this.#loaded(await this.#native.loadScript(enginePath(), text, filename ?? name ?? 'script.js'))
+  }
+
+  /** The engine scripts run on. */
+  static get scriptEngine() {
+    return scriptEngine
   }
 
   /**

@@ -1,23 +1,69 @@
-// The built-in JavaScript engine, first step (issue 27): QuickJS-ng built from a registry
-// package's sources with the project's host layer (engine/quickjs-host.c), run as an ordinary
-// core-module probe whose input is { source, input }. Real engine, real runtime, real limits.
+// The built-in JavaScript engine (issue 27, first steps): QuickJS-ng built from a registry
+// package's sources with the project's host layer (engine/quickjs-host.c), and script modules
+// (`loadScript`, `loadModule('x.js')`) that run on it. Real engine, real runtime, real limits.
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { WasmRuntime, rejectsWith, root } from './helpers.mjs'
 
-const enginePath = join(root, 'build', 'engine', 'quickjs-ng.wasm')
 let runtime
-let engine
-
-beforeAll(async () => {
+beforeAll(() => {
   runtime = new WasmRuntime()
-  engine = await runtime.loadModule(enginePath)
 })
 afterAll(() => runtime?.close())
 
-const run = (source, input = null, options) => runtime.executeProbe(engine, { source, input }, options)
+const run = async (source, input = null, options) => runtime.executeProbe(await runtime.loadScript(source), input, options)
 
-describe('JavaScript source on the built-in engine', () => {
+describe('loading a script', () => {
+  test('a script module: its kind, name, hash, size and exported functions', async () => {
+    const source = 'export function execute() {}\nexport async function other() {}\nexport const value = 1'
+    const m = await runtime.loadScript(source, { filename: 'probe.js' })
+    expect(m.kind).toBe('script')
+    expect(m.name).toBe('probe.js')
+    expect(m.size).toBe(source.length)
+    expect(m.hash).toMatch(/^[0-9a-f]{64}$/)
+    expect(m.exports).toEqual(['execute', 'other'])
+    expect(WasmRuntime.scriptEngine).toEqual({ name: 'quickjs-ng', version: '0.16.2' })
+  })
+
+  test('a syntax error, or a throw while the module evaluates, rejects the load naming file:line:column', async () => {
+    const syntax = await rejectsWith(runtime.loadScript('export function execute() {\n  return {\n}', { filename: 'bad.js' }), 'ERR_WASM_INVALID_MODULE')
+    expect(syntax.message).toMatch(/SyntaxError: .*\n {4}at bad\.js:3:\d+/)
+    const thrown = await rejectsWith(runtime.loadScript('throw new RangeError("at load")'), 'ERR_WASM_INVALID_MODULE')
+    expect(thrown.message).toBe('RangeError: at load\n    at <anonymous> (script.js:1:11)')
+  })
+
+  test('a .js path loads that file as a script; a bad source is refused by name', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wasm-probe-script-'))
+    try {
+      writeFileSync(join(dir, 'greet.mjs'), 'export function execute(i) { return `hello, ${i.name}` }')
+      const m = await runtime.loadModule(join(dir, 'greet.mjs'))
+      expect(m.name).toBe('greet.mjs')
+      expect((await runtime.executeProbe(m, { name: 'Grace' })).output).toBe('hello, Grace')
+      // The CLI takes the same file.
+      const cli = spawnSync(process.execPath, [join(root, 'bin', 'wasm-probe.js'), 'run', join(dir, 'greet.mjs'), '--input', '{"name":"Ada"}'], { encoding: 'utf8' })
+      expect(cli.status, cli.stderr).toBe(0)
+      expect(JSON.parse(cli.stdout)).toBe('hello, Ada')
+      await rejectsWith(runtime.loadModule(join(dir, 'missing.js')), 'ERR_WASM_INVALID_MODULE')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+    await rejectsWith(runtime.loadScript(42), 'ERR_INVALID_ARG_TYPE')
+    await rejectsWith(runtime.loadScript('', { imports: {} }), 'ERR_INVALID_ARG_VALUE')
+  })
+
+  test('a script without execute loads, but running it is ERR_WASM_NO_EXPORT; other functions are not callable yet', async () => {
+    const m = await runtime.loadScript('export function helper() { return 1 }')
+    const none = await rejectsWith(runtime.executeProbe(m, null), 'ERR_WASM_NO_EXPORT')
+    expect(none.message).toBe('the script exports no function "execute"; its functions: helper')
+    await rejectsWith(runtime.executeProbe(m, null, { export: 'helper' }), 'ERR_WASM_NO_EXPORT')
+    await rejectsWith(runtime.executeProbe(m, null, { export: 'check' }), 'ERR_WASM_NO_EXPORT')
+  })
+})
+
+describe('running a script', () => {
   test('execute(input) returns the output; console calls are log records at their level', async () => {
     const r = await run('export function execute(i) { console.log("hello", i.name); console.warn("careful"); return { twice: i.n * 2 } }', { name: 'Ada', n: 21 })
     expect(r.success).toBe(true)
@@ -34,19 +80,12 @@ describe('JavaScript source on the built-in engine', () => {
   })
 
   test('a throw and a rejection fail the probe with the message and the script position', async () => {
-    const thrown = await run('export function execute() {\n  throw new Error("boom")\n}')
+    const m = await runtime.loadScript('export function execute() {\n  throw new Error("boom")\n}', { filename: 'probe.js' })
+    const thrown = await runtime.executeProbe(m, null)
     expect(thrown.success).toBe(false)
     expect(thrown.error).toMatch(/^Error: boom\n {4}at execute \(probe\.js:2:/)
     const rejected = await run('export async function execute() { await null; throw new TypeError("late") }')
     expect(rejected.error).toMatch(/^TypeError: late/)
-  })
-
-  test('a syntax error names the line and column; a script without execute says so', async () => {
-    const syntax = await run('export function execute() {\n  return {\n}')
-    expect(syntax.success).toBe(false)
-    expect(syntax.error).toMatch(/^SyntaxError: .*\n {4}at probe\.js:3:\d+/)
-    const none = await run('export const answer = 42')
-    expect(none.error).toBe('the script exports no function named execute')
   })
 
   test('a promise that can no longer settle ends at once, saying so', async () => {
@@ -61,18 +100,27 @@ describe('JavaScript source on the built-in engine', () => {
     expect(bomb.success).toBe(false)
     expect(bomb.error).toMatch(/out of memory/)
     // Deep recursion does not crash the host (the goal, a catchable RangeError inside the script,
-    // needs the engine's own stack guard on WASI: issue 27, step 5).
+    // needs a stack guard of the engine's own on WASI: issue 27, step 5).
     await expect(run('function f(n) { return f(n + 1) + 1 } export function execute() { return f(0) }')).rejects.toThrow()
     expect((await run('export function execute() { return "still here" }')).output).toBe('still here')
   })
 
   test('each execution is a fresh engine: no state and no shared randomness between them', async () => {
-    const leak = 'globalThis.count = (globalThis.count ?? 0) + 1; Object.prototype.polluted = true; export function execute() { return [count, Math.random()] }'
-    const [a, b] = [await run(leak), await run(leak)]
+    const m = await runtime.loadScript('globalThis.count = (globalThis.count ?? 0) + 1; Object.prototype.polluted = true; export function execute() { return [count, Math.random()] }')
+    const [a, b] = [await runtime.executeProbe(m, null), await runtime.executeProbe(m, null)]
     expect(a.output[0]).toBe(1)
     expect(b.output[0]).toBe(1)
     expect(a.output[1]).not.toBe(b.output[1])
     expect((await run('export function execute() { return ({}).polluted ?? "clean" }')).output).toBe('clean')
+  })
+
+  test('on a long-lived instance each call runs the script afresh, and the instance stays healthy', async () => {
+    const instance = await runtime.instantiate(await runtime.loadScript('export function execute(i) { return i * 3 }'))
+    try {
+      for (let i = 0; i < 50; i++) expect((await instance.call('execute', i)).output).toBe(i * 3)
+    } finally {
+      await instance.dispose()
+    }
   })
 
   test('nothing of the host: no require, process, fetch or file access', async () => {

@@ -395,13 +395,14 @@ async function main() {
   await rt.close()
 }
 
-// BENCH_ONLY=main, =capacity, =typed, =loading or =vscode runs just that part (this file's main,
-// bench/capacity.mjs, bench/typed.mjs, bench/loading.mjs, bench/vscode-host.mjs); otherwise they
-// all follow the main bench.
+// BENCH_ONLY=main, =capacity, =typed, =script, =loading or =vscode runs just that part (this
+// file's main, bench/capacity.mjs, bench/typed.mjs, bench/script.mjs, bench/loading.mjs,
+// bench/vscode-host.mjs); otherwise they all follow the main bench.
 const only = process.env.BENCH_ONLY
 ;(only && only !== 'main' ? Promise.resolve() : main())
   .then(async () => (!only || only === 'capacity') && (await import('./capacity.mjs')).runCapacityBench())
   .then(async () => (!only || only === 'typed') && (await import('./typed.mjs')).runTypedBench())
+  .then(async () => (!only || only === 'script') && (await import('./script.mjs')).runScriptBench())
   .then(async () => (!only || only === 'loading') && (await import('./loading.mjs')).runLoadingBench())
   // The VS Code host needs Linux (scripts/vscode-host/install.mjs); elsewhere it is left out unless asked for.
   .then(async () => (only === 'vscode' || (!only && process.platform === 'linux')) && (await import('./vscode-host.mjs')).runVsCodeHostBench())

@@ -9,7 +9,7 @@
 //   wasm-probe compile <file.wasm|file.wat> [-o OUT] [--target TRIPLE] [--json]
 //   wasm-probe types <file.wasm> [-o OUT.d.ts]
 //
-// `run` and `inspect` take a .wasm, a .wat, or a precompiled artifact (`.cwasm`, made by
+// `run` and `inspect` take a .wasm, a .wat, a .js / .mjs script, or a precompiled artifact (`.cwasm`, made by
 // `compile`: native code — load only artifacts you produced yourself).
 //
 // Exit codes: 0 the guest succeeded; 1 the guest reported failure; 2 the runtime stopped the guest
@@ -21,10 +21,10 @@ const { parseArgs } = require('node:util')
 const { WasmRuntime } = require('../index.js')
 
 const USAGE = `usage:
-  wasm-probe run <file.wasm|file.wat|file.cwasm> [--input JSON] [--export NAME] [--allow-http ORIGIN]...
+  wasm-probe run <file.wasm|file.wat|file.cwasm|file.js> [--input JSON] [--export NAME] [--allow-http ORIGIN]...
                  [--preopen HOST:GUEST[:ro]]... [--env KEY=VALUE]... [--arg ARG]...
                  [--timeout MS] [--memory MIB] [--fuel N] [--json]
-  wasm-probe inspect <file.wasm|file.wat|file.cwasm> [--json]
+  wasm-probe inspect <file.wasm|file.wat|file.cwasm|file.js> [--json]
   wasm-probe compile <file.wasm|file.wat> [-o OUT] [--target TRIPLE] [--json]
                  (OUT defaults to the input's name with .cwasm; TRIPLE to this machine's,
                   e.g. x86_64-unknown-linux-gnu, aarch64-apple-darwin, x86_64-pc-windows-msvc)

@@ -1,20 +1,29 @@
 /*
  * The host layer of the built-in JavaScript engine (QuickJS-ng, whose sources the build takes
- * from a registry package; see scripts/build-engine.mjs). First step of issue 27: the engine is
- * an ordinary core-module probe. Its `execute` reads `{ "source": "<ES module>", "input": <JSON> }`
- * through the probe ABI, evaluates the module, calls the module's own `execute(input)` (sync or
- * async), runs the job queue until nothing is pending, and writes the JSON of the value as output.
- * A throw or a rejection fails the probe with the error's message and the script's stack
- * (`probe.js:line:column`); so does a syntax error. `console.log`/`info`/`warn`/`error`/`debug`
- * become log records.
+ * from a registry package; see scripts/build-engine.mjs). The engine is a core module of the
+ * probe ABI; the script it runs comes from the host (`probe.script_*`, src/host/script.rs), so
+ * one compiled engine serves every script.
+ *   execute: evaluates the script as an ES module, calls its `execute(input)` (sync or async),
+ *            runs the job queue until nothing is pending, and writes the JSON of the value.
+ *   check:   evaluates the script and writes the JSON array of its exported functions' names
+ *            (`loadScript` runs it once, so a syntax error rejects the load).
+ * A throw, a rejection or a syntax error fails the probe with the error's message and the
+ * script's stack (`file:line:column`). `console.log`/`info`/`warn`/`error`/`debug` become log
+ * records.
  *
- * Every execution is a fresh instance (the runtime's rule), so the paths that fail leave their
- * JS runtime to the instance's end instead of freeing it.
+ * Each call runs in a fresh JS runtime that is freed afterwards. It is built with NDEBUG: a value
+ * an error path failed to release then stays allocated until the instance ends, instead of
+ * QuickJS's leak assertion trapping the call.
  */
 #include <stdlib.h>
 #include <string.h>
 #include "quickjs.h"
 #include "probe.h"
+
+PROBE_IMPORT(script_len) int32_t probe_script_len(void);
+PROBE_IMPORT(script_read) void probe_script_read(void *ptr);
+PROBE_IMPORT(script_name_len) int32_t probe_script_name_len(void);
+PROBE_IMPORT(script_name_read) void probe_script_name_read(void *ptr);
 
 static void fail_text(const char *message) {
   probe_error_write(message, (int32_t)strlen(message));
@@ -103,66 +112,137 @@ static int run_jobs(JSRuntime *rt) {
   }
 }
 
-__attribute__((export_name("execute"))) int execute(void) {
-  int32_t length = probe_input_len();
-  char *text = malloc((size_t)length + 1);
-  if (!text) {
-    fail_text("the engine could not allocate its input");
-    return 1;
-  }
-  probe_input_read(text);
-  text[length] = 0;
+/* A host text (`len` then `read`) as a NUL-terminated string; NULL when there is none. */
+static char *host_text(int32_t (*len)(void), void (*read)(void *), int32_t *length) {
+  int32_t n = len();
+  if (n < 0) return NULL;
+  char *text = malloc((size_t)n + 1);
+  if (!text) return NULL;
+  read(text);
+  text[n] = 0;
+  *length = n;
+  return text;
+}
 
+/* A fresh runtime and context with the engine's globals. */
+static JSContext *new_context(void) {
   JSRuntime *rt = JS_NewRuntime();
   JSContext *ctx = rt ? JS_NewContext(rt) : NULL;
+  if (!ctx) return NULL;
+  add_console(ctx);
+  return ctx;
+}
+
+/* Evaluates the host's script as an ES module: its namespace, or JS_EXCEPTION (pending) /
+ * JS_NULL (already reported). */
+static JSValue evaluate_script(JSContext *ctx) {
+  int32_t name_length, source_length;
+  char *name = host_text(probe_script_name_len, probe_script_name_read, &name_length);
+  char *source = host_text(probe_script_len, probe_script_read, &source_length);
+  if (!name || !source) {
+    free(name);
+    free(source);
+    fail_text("the engine runs scripts loaded with loadScript; this execution has none");
+    return JS_NULL;
+  }
+  JSValue module = JS_Eval(ctx, source, (size_t)source_length, name, JS_EVAL_TYPE_MODULE | JS_EVAL_FLAG_COMPILE_ONLY);
+  free(source);
+  free(name);
+  if (JS_IsException(module)) return JS_EXCEPTION;
+  JSModuleDef *definition = JS_VALUE_GET_PTR(module);
+  /* Evaluating a module gives a promise (top-level await): settle it before looking inside. */
+  JSValue evaluated = JS_EvalFunction(ctx, module);
+  if (JS_IsException(evaluated)) return JS_EXCEPTION;
+  if (run_jobs(JS_GetRuntime(ctx)) < 0) return JS_EXCEPTION;
+  if (JS_IsPromise(evaluated) && JS_PromiseState(ctx, evaluated) == JS_PROMISE_REJECTED) {
+    JS_Throw(ctx, JS_PromiseResult(ctx, evaluated));
+    JS_FreeValue(ctx, evaluated);
+    return JS_EXCEPTION;
+  }
+  JS_FreeValue(ctx, evaluated);
+  return JS_GetModuleNamespace(ctx, definition);
+}
+
+/* Writes `value` as the output JSON (`null` for undefined). */
+static int write_output(JSContext *ctx, JSValue value) {
+  JSValue json = JS_JSONStringify(ctx, value, JS_UNDEFINED, JS_UNDEFINED);
+  JS_FreeValue(ctx, value);
+  if (JS_IsException(json)) return fail_exception(ctx);
+  if (JS_IsUndefined(json)) {
+    probe_output_write("null", 4);
+    return 0;
+  }
+  size_t length;
+  const char *out = JS_ToCStringLen(ctx, &length, json);
+  JS_FreeValue(ctx, json);
+  if (!out) return fail_exception(ctx);
+  probe_output_write(out, (int32_t)length);
+  JS_FreeCString(ctx, out);
+  return 0;
+}
+
+/* Runs `work` in a fresh context and frees the context and its runtime afterwards (a long-lived
+ * instance calls the engine again and again). */
+static int with_context(int (*work)(JSContext *)) {
+  JSContext *ctx = new_context();
   if (!ctx) {
     fail_text("the engine could not start (out of memory)");
     return 1;
   }
-  /* Below the wasm stack the runtime gives the guest, so that a deep recursion is a RangeError. */
-  JS_SetMaxStackSize(rt, 256 * 1024);
-  add_console(ctx);
+  JSRuntime *rt = JS_GetRuntime(ctx);
+  int status = work(ctx);
+  JS_FreeContext(ctx);
+  JS_FreeRuntime(rt);
+  return status;
+}
 
-  JSValue request = JS_ParseJSON(ctx, text, (size_t)length, "<input>");
-  free(text);
-  if (JS_IsException(request)) return fail_exception(ctx);
-  JSValue source_value = JS_GetPropertyStr(ctx, request, "source");
-  if (!JS_IsString(source_value)) {
-    fail_text("the engine's input must be { \"source\": \"<ES module>\", \"input\": <JSON> }");
+static int check_script(JSContext *ctx) {
+  JSValue namespace = evaluate_script(ctx);
+  if (JS_IsException(namespace)) return fail_exception(ctx);
+  if (JS_IsNull(namespace)) return 1;
+  JSPropertyEnum *names;
+  uint32_t count;
+  if (JS_GetOwnPropertyNames(ctx, &names, &count, namespace, JS_GPN_STRING_MASK | JS_GPN_ENUM_ONLY) < 0) return fail_exception(ctx);
+  JSValue functions = JS_NewArray(ctx);
+  uint32_t listed = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    JSValue value = JS_GetProperty(ctx, namespace, names[i].atom);
+    if (JS_IsFunction(ctx, value)) JS_SetPropertyUint32(ctx, functions, listed++, JS_AtomToString(ctx, names[i].atom));
+    JS_FreeValue(ctx, value);
+  }
+  JS_FreePropertyEnum(ctx, names, count);
+  JS_FreeValue(ctx, namespace);
+  return write_output(ctx, functions);
+}
+
+static int execute_script(JSContext *ctx) {
+  int32_t length;
+  char *text = host_text(probe_input_len, probe_input_read, &length);
+  if (!text) {
+    fail_text("the engine could not read its input (out of memory)");
     return 1;
   }
-  size_t source_length;
-  const char *source = JS_ToCStringLen(ctx, &source_length, source_value);
-  if (!source) return fail_exception(ctx);
-
-  JSValue module = JS_Eval(ctx, source, source_length, "probe.js", JS_EVAL_TYPE_MODULE | JS_EVAL_FLAG_COMPILE_ONLY);
-  JS_FreeCString(ctx, source);
-  JS_FreeValue(ctx, source_value);
-  if (JS_IsException(module)) return fail_exception(ctx);
-  JSModuleDef *definition = JS_VALUE_GET_PTR(module);
-  /* Evaluating a module gives a promise (top-level await): settle it before looking inside. */
-  JSValue evaluated = JS_EvalFunction(ctx, module);
-  if (JS_IsException(evaluated)) return fail_exception(ctx);
-  if (run_jobs(rt) < 0) return fail_exception(ctx);
-  if (JS_IsPromise(evaluated) && JS_PromiseState(ctx, evaluated) == JS_PROMISE_REJECTED) {
-    JS_Throw(ctx, JS_PromiseResult(ctx, evaluated));
-    return fail_exception(ctx);
+  JSValue input = JS_ParseJSON(ctx, text, (size_t)length, "<input>");
+  free(text);
+  if (JS_IsException(input)) return fail_exception(ctx);
+  JSValue namespace = evaluate_script(ctx);
+  if (JS_IsException(namespace) || JS_IsNull(namespace)) {
+    JS_FreeValue(ctx, input);
+    return JS_IsNull(namespace) ? 1 : fail_exception(ctx);
   }
-  JS_FreeValue(ctx, evaluated);
-
-  JSValue namespace = JS_GetModuleNamespace(ctx, definition);
   JSValue entry = JS_GetPropertyStr(ctx, namespace, "execute");
   JS_FreeValue(ctx, namespace);
   if (!JS_IsFunction(ctx, entry)) {
+    JS_FreeValue(ctx, entry);
+    JS_FreeValue(ctx, input);
     fail_text("the script exports no function named execute");
     return 1;
   }
-  JSValue input = JS_GetPropertyStr(ctx, request, "input");
   JSValue result = JS_Call(ctx, entry, JS_UNDEFINED, 1, (JSValueConst *)&input);
   JS_FreeValue(ctx, input);
   JS_FreeValue(ctx, entry);
   if (JS_IsException(result)) return fail_exception(ctx);
-  if (run_jobs(rt) < 0) return fail_exception(ctx);
+  if (run_jobs(JS_GetRuntime(ctx)) < 0) return fail_exception(ctx);
   if (JS_IsPromise(result)) {
     JSPromiseStateEnum state = JS_PromiseState(ctx, result);
     if (state == JS_PROMISE_PENDING) {
@@ -177,22 +257,13 @@ __attribute__((export_name("execute"))) int execute(void) {
     }
     result = settled;
   }
+  return write_output(ctx, result);
+}
 
-  JSValue json = JS_JSONStringify(ctx, result, JS_UNDEFINED, JS_UNDEFINED);
-  JS_FreeValue(ctx, result);
-  if (JS_IsException(json)) return fail_exception(ctx);
-  if (JS_IsUndefined(json)) {
-    probe_output_write("null", 4);
-  } else {
-    size_t out_length;
-    const char *out = JS_ToCStringLen(ctx, &out_length, json);
-    if (!out) return fail_exception(ctx);
-    probe_output_write(out, (int32_t)out_length);
-    JS_FreeCString(ctx, out);
-  }
-  JS_FreeValue(ctx, json);
-  JS_FreeValue(ctx, request);
-  JS_FreeContext(ctx);
-  JS_FreeRuntime(rt);
-  return 0;
+__attribute__((export_name("check"))) int check(void) {
+  return with_context(check_script);
+}
+
+__attribute__((export_name("execute"))) int execute(void) {
+  return with_context(execute_script);
 }

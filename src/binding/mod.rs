@@ -44,10 +44,15 @@ pub struct WasmModule {
 
 #[napi]
 impl WasmModule {
-  /// `'module'` for a core WebAssembly module, `'component'` for a component.
-  #[napi(getter, ts_return_type = "'module' | 'component'")]
+  /// `'module'` for a core WebAssembly module, `'component'` for a component, `'script'` for
+  /// JavaScript source run by the built-in engine.
+  #[napi(getter, ts_return_type = "'module' | 'component' | 'script'")]
   pub fn kind(&self) -> &'static str {
-    self.inner.info.kind.as_str()
+    if self.inner.script.is_some() {
+      "script"
+    } else {
+      self.inner.info.kind.as_str()
+    }
   }
 
   #[napi(getter)]
@@ -398,6 +403,19 @@ impl NativeRuntime {
     let core = self.core.clone();
     let provided = provided(imports);
     env.spawn_future(async move { Ok(loaded(core.load(source, name, provided)).await) })
+  }
+
+  /// Loads JavaScript `source` as a script module of the engine at `engine` (a file path).
+  #[napi(catch_unwind, ts_return_type = "Promise<NativeLoad>")]
+  pub fn load_script<'env>(
+    &self,
+    env: &'env Env,
+    engine: String,
+    source: String,
+    filename: String,
+  ) -> Result<PromiseRaw<'env, NativeLoad>> {
+    let core = self.core.clone();
+    env.spawn_future(async move { Ok(loaded(core.load_script(engine.into(), source, filename)).await) })
   }
 
   /// Loads an artifact `precompile` produced, from `bytes` or from the file at `path`.

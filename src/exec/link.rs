@@ -59,6 +59,7 @@ impl Linkers {
     let build = || -> wasmtime::Result<Linkers> {
       let mut core = Linker::new(&class.engine);
       host::probe_abi::add_to_linker(&mut core)?;
+      host::script::add_to_linker(&mut core)?;
       wasmtime_wasi::p1::add_to_linker_async(&mut core, |s: &mut CoreState| &mut s.wasi)?;
       host::open_files::cap_core(&mut core)?;
       let mut core_without_fs = core.clone();

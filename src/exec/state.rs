@@ -36,6 +36,7 @@ pub fn exec_state(req: &ExecRequest, logs: Logs, deadline: Instant) -> ExecState
     },
     open_files: req.limits.open_files,
     imports: req.imports.clone(),
+    script: req.script.clone(),
     synchronous: req.synchronous,
   }
 }

@@ -13,6 +13,16 @@ use crate::stop::{StopReason, StopSignal};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The JavaScript source a script module runs on the built-in engine, and the name its errors
+/// and stack traces give it.
+#[derive(Debug, Clone)]
+pub struct ScriptText {
+  pub source: Arc<str>,
+  pub filename: Arc<str>,
+  /// Set on the module `loadScript` runs once to evaluate the script and list its functions.
+  pub listing: bool,
+}
+
 /// The part of a store's data every guest kind shares.
 pub struct ExecState {
   pub limiter: MemoryLimiter,
@@ -32,6 +42,8 @@ pub struct ExecState {
   pub open_files: u64,
   /// Where the guest's JavaScript-implemented imports are answered.
   pub imports: Option<ImportScope>,
+  /// The script the built-in JavaScript engine runs (`loadScript`), read through `probe.script_*`.
+  pub script: Option<Arc<ScriptText>>,
   /// A synchronous call (`executeProbeSync`): nothing may wait for JavaScript, whose thread
   /// this call holds.
   pub synchronous: bool,

@@ -12,5 +12,6 @@ pub mod log;
 pub mod open_files;
 pub mod probe_abi;
 pub mod probe_world;
+pub mod script;
 pub mod wasi_fs;
 pub mod wasi_http;

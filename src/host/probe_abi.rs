@@ -77,7 +77,12 @@ fn read_guest<T: HasExec>(caller: &mut Caller<'_, T>, call: &str, ptr: i32, len:
   Ok(mem.data(&*caller)[r].to_vec())
 }
 
-fn write_guest<T: HasExec>(caller: &mut Caller<'_, T>, call: &str, ptr: i32, bytes: &[u8]) -> wasmtime::Result<()> {
+pub(crate) fn write_guest<T: HasExec>(
+  caller: &mut Caller<'_, T>,
+  call: &str,
+  ptr: i32,
+  bytes: &[u8],
+) -> wasmtime::Result<()> {
   charge(caller, bytes.len());
   let mem = memory(caller, call)?;
   let r = range(caller, mem, call, ptr, bytes.len())?;

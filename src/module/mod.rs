@@ -8,6 +8,7 @@ use crate::engine::{EngineClass, Placement, StackClass, Tier, engines};
 use crate::error::{ErrorCode, ProbeError, chain_message};
 use crate::exec::link::{self, Artifact, Prepared};
 use crate::guest_kind::ModuleKind;
+use crate::host::context::ScriptText;
 use crate::typed::reflect::{self, Reflection};
 use once_cell::sync::Lazy;
 use sha2::{Digest, Sha256};
@@ -438,6 +439,8 @@ pub struct LoadedModule {
   pub info: ModuleInfo,
   pub runtime_id: u64,
   pub code: Arc<Code>,
+  /// For a script module (`loadScript`): the script; `code` is then the built-in engine's.
+  pub script: Option<Arc<ScriptText>>,
   /// Held while the module lives (the owner's count of loaded modules).
   _alive: Box<dyn Send + Sync>,
 }
@@ -448,6 +451,19 @@ impl LoadedModule {
       info: loaded.info,
       runtime_id,
       code: loaded.code,
+      script: None,
+      _alive: alive,
+    }
+  }
+
+  /// A script module: this module's code (the built-in engine's) running `script`, described by
+  /// `info`.
+  pub fn with_script(&self, info: ModuleInfo, script: Arc<ScriptText>, alive: Box<dyn Send + Sync>) -> LoadedModule {
+    LoadedModule {
+      info,
+      runtime_id: self.runtime_id,
+      code: self.code.clone(),
+      script: Some(script),
       _alive: alive,
     }
   }

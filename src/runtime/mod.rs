@@ -30,6 +30,7 @@ use std::time::Instant;
 
 mod execution;
 mod instances;
+mod scripts;
 
 use execution::{Completion, failed_outcome, typed_args};
 use instances::check_imports;
@@ -324,12 +325,14 @@ impl Runtime {
       &counters.cache_misses
     };
     counter.fetch_add(1, Ordering::Relaxed);
+    Ok(Arc::new(LoadedModule::new(loaded, self.id, self.counted())))
+  }
+
+  /// Counts one more loaded module; the guard counts it out when the module goes.
+  fn counted(&self) -> Box<dyn Send + Sync> {
+    let counters = &self.shared.counters;
     counters.modules.fetch_add(1, Ordering::Relaxed);
-    Ok(Arc::new(LoadedModule::new(
-      loaded,
-      self.id,
-      Box::new(ModuleCount(counters.clone())),
-    )))
+    Box::new(ModuleCount(counters.clone()))
   }
 
   pub fn stats(&self) -> Stats {

@@ -1,0 +1,98 @@
+//! Script modules (`loadScript`): JavaScript source run by the built-in engine. A script module
+//! shares the engine's compiled code (loaded like any guest, so compiled once and cached) and
+//! carries its source; loading runs the engine's `check` once, so a syntax error or a throw at
+//! the top level rejects the load, and the script's exported functions become its `exports`.
+
+use super::*;
+use crate::exec::outcome::GuestAnswer;
+use crate::host::context::ScriptText;
+use sha2::{Digest, Sha256};
+
+/// The function a script module runs; the engine calls no other yet.
+const ENTRY: &str = "execute";
+/// The engine's export that evaluates a script and lists its functions.
+const CHECK: &str = "check";
+
+impl Runtime {
+  /// Loads `source` as a script module running on the engine at `engine`.
+  pub async fn load_script(
+    &self,
+    engine: PathBuf,
+    source: String,
+    filename: String,
+  ) -> Result<Arc<LoadedModule>, ProbeError> {
+    let engine = self.load(GuestSource::Path(engine), None, Vec::new()).await?;
+    let listing = ScriptText {
+      source: source.into(),
+      filename: filename.clone().into(),
+      listing: true,
+    };
+    let mut info = engine.info.clone();
+    info.name = filename;
+    info.size = listing.source.len() as u64;
+    info.hash = Sha256::digest(listing.source.as_bytes())
+      .iter()
+      .map(|b| format!("{b:02x}"))
+      .collect();
+    info.imports = Vec::new();
+    let script = Arc::new(ScriptText {
+      listing: false,
+      ..listing.clone()
+    });
+    // The module the check runs on: not counted, gone once the check is done.
+    let probe = Arc::new(engine.with_script(info.clone(), Arc::new(listing), Box::new(())));
+    let options = ExecOptions {
+      export: Some(CHECK.to_string()),
+      ..Default::default()
+    };
+    let outcome = self.execute(self.prepare(probe, "null".into(), options)?).await;
+    info.exports = match outcome.result? {
+      GuestAnswer::Success(Some(json)) => serde_json::from_str(&json).map_err(|e| {
+        ProbeError::new(
+          ErrorCode::Host,
+          format!("the engine listed the script's functions badly: {e}"),
+        )
+      })?,
+      GuestAnswer::Failure(message) => return Err(ProbeError::invalid_module(message)),
+      _ => {
+        return Err(ProbeError::new(
+          ErrorCode::Host,
+          "the engine did not list the script's functions",
+        ));
+      }
+    };
+    Ok(Arc::new(engine.with_script(info, script, self.counted())))
+  }
+}
+
+/// What a call of `export` on a script module may be: its `execute` (the one the engine runs),
+/// as a JSON call. Nothing to check for other modules.
+pub(super) fn check_script_call(module: &LoadedModule, export: &str, typed: bool) -> Result<(), ProbeError> {
+  let Some(script) = &module.script else {
+    return Ok(());
+  };
+  if script.listing {
+    return Ok(());
+  }
+  let functions = &module.info.exports;
+  if !functions.iter().any(|f| f == export) {
+    return Err(ProbeError::new(
+      ErrorCode::NoExport,
+      format!(
+        "the script exports no function \"{export}\"; its functions: {}",
+        if functions.is_empty() {
+          "none".to_string()
+        } else {
+          functions.join(", ")
+        }
+      ),
+    ));
+  }
+  if export != ENTRY || typed {
+    return Err(ProbeError::new(
+      ErrorCode::NoExport,
+      format!("a script's \"{ENTRY}\" is what runs, with JSON input; \"{export}\" cannot be called that way yet"),
+    ));
+  }
+  Ok(())
+}
