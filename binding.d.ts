@@ -314,6 +314,12 @@ export interface NativeStats {
 }
 
 /**
+ * The built-in JavaScript engine `wasm` with its state built in advance (scripts/build-engine.mjs
+ * runs it once, at build time).
+ */
+export declare function preinitializeScriptEngine(wasm: Uint8Array): Uint8Array
+
+/**
  * The compile worker's entry point (`lib/compile-worker.js` in a child process): reads a guest
  * on stdin, compiles it as `args` says, writes the artifact, returns one JSON line.
  */

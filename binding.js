@@ -839,5 +839,6 @@ module.exports.CancelHandle = nativeBinding.CancelHandle
 module.exports.NativeInstance = nativeBinding.NativeInstance
 module.exports.NativeRuntime = nativeBinding.NativeRuntime
 module.exports.WasmModule = nativeBinding.WasmModule
+module.exports.preinitializeScriptEngine = nativeBinding.preinitializeScriptEngine
 module.exports.runCompileWorker = nativeBinding.runCompileWorker
 module.exports.typescriptDeclarations = nativeBinding.typescriptDeclarations

@@ -105,7 +105,7 @@ describe('running a script', () => {
     expect((await run('export function execute() { return "still here" }')).output).toBe('still here')
   })
 
-  test('each execution is a fresh engine: no state and no shared randomness between them', async () => {
+  test('each execution is a fresh engine from the same snapshot: no state and no shared randomness between them', async () => {
     const m = await runtime.loadScript('globalThis.count = (globalThis.count ?? 0) + 1; Object.prototype.polluted = true; export function execute() { return [count, Math.random()] }')
     const [a, b] = [await runtime.executeProbe(m, null), await runtime.executeProbe(m, null)]
     expect(a.output[0]).toBe(1)
@@ -114,10 +114,18 @@ describe('running a script', () => {
     expect((await run('export function execute() { return ({}).polluted ?? "clean" }')).output).toBe('clean')
   })
 
-  test('on a long-lived instance each call runs the script afresh, and the instance stays healthy', async () => {
-    const instance = await runtime.instantiate(await runtime.loadScript('export function execute(i) { return i * 3 }'))
+  test('a long-lived instance evaluates the script once: its state persists across calls', async () => {
+    const source = 'let calls = 0; console.log("evaluated"); export function execute(i) { calls += 1; return [calls, i * 3] }'
+    const instance = await runtime.instantiate(await runtime.loadScript(source))
     try {
-      for (let i = 0; i < 50; i++) expect((await instance.call('execute', i)).output).toBe(i * 3)
+      const first = await instance.call('execute', 0)
+      expect(first.output).toEqual([1, 0])
+      expect(first.logs.map((l) => l.message)).toEqual(['evaluated'])
+      for (let i = 1; i < 50; i++) {
+        const r = await instance.call('execute', i)
+        expect(r.output).toEqual([i + 1, i * 3])
+        expect(r.logs).toEqual([])
+      }
     } finally {
       await instance.dispose()
     }

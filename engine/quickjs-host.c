@@ -3,20 +3,25 @@
  * from a registry package; see scripts/build-engine.mjs). The engine is a core module of the
  * probe ABI; the script it runs comes from the host (`probe.script_*`, src/host/script.rs), so
  * one compiled engine serves every script.
- *   execute: evaluates the script as an ES module, calls its `execute(input)` (sync or async),
+ *   wizer-initialize: builds the JS runtime, context and globals. The build runs it once and
+ *            snapshots the result (src/script/preinit.rs), so every instance starts with them.
+ *   execute: evaluates the script as an ES module the first time in an instance (a long-lived
+ *            instance keeps it, with its state), calls its `execute(input)` (sync or async),
  *            runs the job queue until nothing is pending, and writes the JSON of the value.
  *   check:   evaluates the script and writes the JSON array of its exported functions' names
  *            (`loadScript` runs it once, so a syntax error rejects the load).
  * A throw, a rejection or a syntax error fails the probe with the error's message and the
  * script's stack (`file:line:column`). `console.log`/`info`/`warn`/`error`/`debug` become log
- * records.
+ * records. `Math.random` is seeded from the host's randomness in each instance, on first use:
+ * the snapshot holds no seed.
  *
- * Each call runs in a fresh JS runtime that is freed afterwards. It is built with NDEBUG: a value
- * an error path failed to release then stays allocated until the instance ends, instead of
- * QuickJS's leak assertion trapping the call.
+ * Built with NDEBUG: a value an error path failed to release stays allocated until the instance
+ * ends, instead of QuickJS's leak assertion trapping the call.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <stdbool.h>
 #include "quickjs.h"
 #include "probe.h"
 
@@ -124,14 +129,52 @@ static char *host_text(int32_t (*len)(void), void (*read)(void *), int32_t *leng
   return text;
 }
 
-/* A fresh runtime and context with the engine's globals. */
-static JSContext *new_context(void) {
+/* Math.random: xorshift128+ seeded from the host's randomness on first use in an instance. */
+static uint64_t random_state[2];
+static bool random_seeded;
+
+static JSValue math_random(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv) {
+  (void)this_val, (void)argc, (void)argv;
+  if (!random_seeded) {
+    if (getentropy(random_state, sizeof random_state) != 0 || (random_state[0] | random_state[1]) == 0) {
+      return JS_ThrowInternalError(ctx, "Math.random: no randomness from the host");
+    }
+    random_seeded = true;
+  }
+  uint64_t s1 = random_state[0];
+  const uint64_t s0 = random_state[1];
+  random_state[0] = s0;
+  s1 ^= s1 << 23;
+  random_state[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+  /* 53 random bits as a double in [0, 1). */
+  return JS_NewFloat64(ctx, (double)((random_state[1] + s0) >> 11) * (1.0 / 9007199254740992.0));
+}
+
+/* The engine's context, built once per instance (or before the snapshot), with its globals. */
+static JSContext *engine;
+
+static JSContext *the_context(void) {
+  if (engine) return engine;
   JSRuntime *rt = JS_NewRuntime();
   JSContext *ctx = rt ? JS_NewContext(rt) : NULL;
   if (!ctx) return NULL;
   add_console(ctx);
+  JSValue global = JS_GetGlobalObject(ctx);
+  JSValue math = JS_GetPropertyStr(ctx, global, "Math");
+  JS_SetPropertyStr(ctx, math, "random", JS_NewCFunction(ctx, math_random, "random", 0));
+  JS_FreeValue(ctx, math);
+  JS_FreeValue(ctx, global);
+  engine = ctx;
   return ctx;
 }
+
+__attribute__((export_name("wizer-initialize"))) void wizer_initialize(void) {
+  the_context();
+}
+
+/* The script's namespace in this instance, once evaluated. */
+static JSValue script_namespace;
+static bool script_evaluated;
 
 /* Evaluates the host's script as an ES module: its namespace, or JS_EXCEPTION (pending) /
  * JS_NULL (already reported). */
@@ -163,6 +206,17 @@ static JSValue evaluate_script(JSContext *ctx) {
   return JS_GetModuleNamespace(ctx, definition);
 }
 
+/* The script's namespace (a new reference), evaluating it the first time. */
+static JSValue the_script(JSContext *ctx) {
+  if (!script_evaluated) {
+    JSValue namespace = evaluate_script(ctx);
+    if (JS_IsException(namespace) || JS_IsNull(namespace)) return namespace;
+    script_namespace = namespace;
+    script_evaluated = true;
+  }
+  return JS_DupValue(ctx, script_namespace);
+}
+
 /* Writes `value` as the output JSON (`null` for undefined). */
 static int write_output(JSContext *ctx, JSValue value) {
   JSValue json = JS_JSONStringify(ctx, value, JS_UNDEFINED, JS_UNDEFINED);
@@ -181,23 +235,18 @@ static int write_output(JSContext *ctx, JSValue value) {
   return 0;
 }
 
-/* Runs `work` in a fresh context and frees the context and its runtime afterwards (a long-lived
- * instance calls the engine again and again). */
+/* Runs `work` in the engine's context. */
 static int with_context(int (*work)(JSContext *)) {
-  JSContext *ctx = new_context();
+  JSContext *ctx = the_context();
   if (!ctx) {
     fail_text("the engine could not start (out of memory)");
     return 1;
   }
-  JSRuntime *rt = JS_GetRuntime(ctx);
-  int status = work(ctx);
-  JS_FreeContext(ctx);
-  JS_FreeRuntime(rt);
-  return status;
+  return work(ctx);
 }
 
 static int check_script(JSContext *ctx) {
-  JSValue namespace = evaluate_script(ctx);
+  JSValue namespace = the_script(ctx);
   if (JS_IsException(namespace)) return fail_exception(ctx);
   if (JS_IsNull(namespace)) return 1;
   JSPropertyEnum *names;
@@ -225,7 +274,7 @@ static int execute_script(JSContext *ctx) {
   JSValue input = JS_ParseJSON(ctx, text, (size_t)length, "<input>");
   free(text);
   if (JS_IsException(input)) return fail_exception(ctx);
-  JSValue namespace = evaluate_script(ctx);
+  JSValue namespace = the_script(ctx);
   if (JS_IsException(namespace) || JS_IsNull(namespace)) {
     JS_FreeValue(ctx, input);
     return JS_IsNull(namespace) ? 1 : fail_exception(ctx);

@@ -3,12 +3,13 @@
 // copied into this repository — plus this project's own host layer (engine/*.c), compiled by the
 // same clang + wasi-libc as the C guests into build/engine/quickjs-ng.wasm.
 //
-// This first step is the engine as an ordinary core-module probe: its `execute` takes
-// `{ "source": "<ES module>", "input": <JSON> }`, evaluates the module and calls its `execute`.
-// loadScript(), bytecode, pre-initialization and `probe:runtime` for scripts come next.
+// The compiled engine is then pre-initialized by the addon (src/script/preinit.rs): its QuickJS
+// runtime, context and globals are built once and snapshotted into the module. `loadScript`
+// (lib/script.js) runs scripts on the result.
 
 import { spawnSync, execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { wasmClang } from './wasm-clang.mjs'
@@ -16,6 +17,7 @@ import { wasmClang } from './wasm-clang.mjs'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const QUICKJS_CRATE = { name: 'rquickjs-sys', version: '0.14.0' } // QuickJS-ng 0.16.2
 export const enginePath = join(root, 'build', 'engine', 'quickjs-ng.wasm')
+const rawPath = join(root, 'build', 'engine', 'quickjs-ng.raw.wasm')
 
 /** The QuickJS-ng source folder of the pinned crate, fetched by cargo when missing. */
 export function quickjsSources() {
@@ -39,16 +41,28 @@ export function quickjsSources() {
 
 const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0)
 
-/** Builds the engine when it is missing or older than its host layer or this script. */
+/** Builds the engine when it is missing or older than what it is made from. */
 export function buildEngine({ quiet = false } = {}) {
   const hostDir = join(root, 'engine')
   const hostFiles = readdirSync(hostDir).map((f) => join(hostDir, f))
-  const hostSources = hostFiles.filter((f) => f.endsWith('.c'))
   const inputs = [...hostFiles.filter((f) => /\.[ch]$/.test(f)), fileURLToPath(import.meta.url)]
-  if (mtime(enginePath) > Math.max(...inputs.map(mtime))) return enginePath
+  if (mtime(rawPath) <= Math.max(...inputs.map(mtime))) compile(hostFiles.filter((f) => f.endsWith('.c')))
+  // The snapshot is taken by the addon: made again when the addon or the compiled engine changed.
+  const addons = readdirSync(root).filter((f) => f.endsWith('.node')).map((f) => join(root, f))
+  if (mtime(enginePath) > Math.max(mtime(rawPath), ...addons.map(mtime))) return enginePath
+  // Its runtime, context and globals built once, here, and snapshotted (src/script/preinit.rs,
+  // through the addon setup built just before): an instance starts with them.
+  const { preinitializeScriptEngine } = createRequire(import.meta.url)(join(root, 'binding.js'))
+  writeFileSync(enginePath, preinitializeScriptEngine(readFileSync(rawPath)))
+  if (!quiet) console.error(`[guests] built ${enginePath} (${statSync(enginePath).size} bytes, QuickJS-ng from ${QUICKJS_CRATE.name} ${QUICKJS_CRATE.version}, pre-initialized)`)
+  return enginePath
+}
+
+/** Compiles QuickJS-ng and the host layer's `sources` into the engine before its snapshot. */
+function compile(sources) {
   const quickjs = quickjsSources()
   const cc = wasmClang()
-  mkdirSync(dirname(enginePath), { recursive: true })
+  mkdirSync(dirname(rawPath), { recursive: true })
   const args = [
     ...cc.flags,
     '-O2',
@@ -65,8 +79,8 @@ export function buildEngine({ quiet = false } = {}) {
     // the engine would overrun into its heap silently.
     '-Wl,-z,stack-size=1048576',
     '-Wl,--strip-debug',
-    '-o', enginePath,
-    ...hostSources,
+    '-o', rawPath,
+    ...sources,
     ...['quickjs.c', 'libregexp.c', 'libunicode.c', 'dtoa.c'].map((f) => join(quickjs, f)),
     '-lwasi-emulated-signal',
     '-lwasi-emulated-process-clocks',
@@ -75,8 +89,6 @@ export function buildEngine({ quiet = false } = {}) {
   ]
   const r = spawnSync(cc.command, args, { stdio: 'inherit' })
   if (r.status !== 0) throw new Error(`clang (${cc.from}) failed to build the JavaScript engine`)
-  if (!quiet) console.error(`[guests] built ${enginePath} (${statSync(enginePath).size} bytes, QuickJS-ng from ${QUICKJS_CRATE.name} ${QUICKJS_CRATE.version})`)
-  return enginePath
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) buildEngine()

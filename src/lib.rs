@@ -19,6 +19,7 @@ pub mod limits;
 pub mod memory_limiter;
 pub mod module;
 pub mod runtime;
+pub mod script;
 pub mod source_file;
 pub mod stop;
 pub mod store_share;

@@ -200,6 +200,16 @@ pub fn typescript_declarations(bytes: Option<Uint8Array>, path: Option<String>, 
   crate::typed::typescript::declarations(&bytes, &source).map_err(Error::from_reason)
 }
 
+/// The built-in JavaScript engine `wasm` with its state built in advance (scripts/build-engine.mjs
+/// runs it once, at build time).
+#[napi(catch_unwind)]
+#[cfg_attr(test, allow(dead_code, reason = "called from JavaScript only"))]
+pub fn preinitialize_script_engine(wasm: Uint8Array) -> Result<Uint8Array> {
+  crate::script::preinit::preinitialize(&wasm)
+    .map(Uint8Array::from)
+    .map_err(|e| Error::from_reason(e.message))
+}
+
 fn source_of(bytes: Option<Uint8Array>, path: Option<String>) -> GuestSource {
   match (bytes, path) {
     (Some(bytes), _) => GuestSource::Bytes(bytes.to_vec()),

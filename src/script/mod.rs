@@ -1,0 +1,3 @@
+//! The Rust side of the built-in JavaScript engine (its C host layer is `engine/`).
+
+pub mod preinit;
