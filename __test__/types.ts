@@ -13,7 +13,9 @@ async function typed(): Promise<void> {
     log: (record: LogRecord & { label?: string }) => void record.message,
   })
   const module: WasmModule = await runtime.loadModule(new Uint8Array([0, 97, 115, 109]), { name: 'x' })
-  const kind: 'module' | 'component' = module.kind
+  const kind: 'module' | 'component' | 'script' = module.kind
+  const script: WasmModule = await runtime.loadScript('export function execute() {}', { filename: 'probe.js' })
+  const engine: string = `${WasmRuntime.scriptEngine.name} ${WasmRuntime.scriptEngine.version} ${script.kind}`
   const facts: [string, number, string, string[], string[]] = [module.name, module.size, module.hash, module.exports, module.imports]
   const options: ExecuteOptions = {
     export: 'execute',
