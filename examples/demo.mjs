@@ -1,5 +1,5 @@
-// npm run demo: loads real probes — WAT, C (clang + wasi-libc) and JavaScript (componentize-js) —
-// runs them, and prints what they answered with their metrics; then shows hostile guests being
+// npm run demo: loads real probes — WAT, C (clang + wasi-libc), JavaScript (componentize-js) and a
+// JavaScript script from source (the built-in engine) — runs them, and prints what they answered with their metrics; then shows hostile guests being
 // stopped without harm to the host.
 import { createServer } from 'node:http'
 import { createRequire } from 'node:module'
@@ -14,6 +14,8 @@ const probes = [
   { file: 'build/guests/c/greet.wasm', input: { name: 'Ada' } },
   { file: 'build/guests/js/greet.wasm', input: { name: 'Grace' } },
   { file: 'build/guests/js/greet.wasm', input: { nobody: true } },
+  // JavaScript from source, on the built-in engine (no build step).
+  { file: 'examples/guests/scripts/summary.mjs', input: { text: 'scripts run from source in the same sandbox' } },
 ]
 
 const hostile = [
