@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { WasmRuntime, rejectsWith, root } from './helpers.mjs'
+import { WasmRuntime, helloServer, rejectsWith, root } from './helpers.mjs'
 
 let runtime
 beforeAll(() => {
@@ -131,8 +131,72 @@ describe('running a script', () => {
     }
   })
 
-  test('nothing of the host: no require, process, fetch or file access', async () => {
-    const r = await run('export function execute() { return [typeof require, typeof process, typeof fetch, typeof std, typeof os] }')
-    expect(r.output).toEqual(['undefined', 'undefined', 'undefined', 'undefined', 'undefined'])
+  test('nothing of the host: no require, process or file access, and no import but probe:runtime', async () => {
+    const r = await run('export function execute() { return [typeof require, typeof process, typeof std, typeof os, typeof fetch] }')
+    expect(r.output).toEqual(['undefined', 'undefined', 'undefined', 'undefined', 'function'])
+    const refused = await rejectsWith(runtime.loadScript("import { readFileSync } from 'fs'\nexport function execute() {}"), 'ERR_WASM_INVALID_MODULE')
+    expect(refused.message).toBe("ReferenceError: cannot import 'fs': a script may import only 'probe:runtime'")
+  })
+})
+
+describe('probe:runtime and fetch in a script', () => {
+  test('log, events, json and clock are the WIT interfaces as jco maps them', async () => {
+    const events = []
+    const m = await runtime.loadScript(`
+      import { log, events, json, clock } from 'probe:runtime'
+      export function execute() {
+        log.log('warn', 'from log')
+        events.emit('progress', JSON.stringify({ step: 1 }))
+        let invalid
+        try { json.get('{', '') } catch (e) { invalid = e.payload }
+        let level
+        try { log.log('loud', 'x') } catch (e) { level = e.message }
+        return { found: json.get('{"a":{"b":[1,2]}}', '/a/b/1'), absent: json.get('{}', '/x') === undefined, invalid, level,
+                 clocks: [typeof clock.nowMs(), typeof clock.monotonicNs(), clock.nowMs() > 1700000000000n] }
+      }`)
+    const r = await runtime.executeProbe(m, null, { onEvent: (e) => events.push(e) })
+    expect(r.output).toEqual({
+      found: '2',
+      absent: true,
+      invalid: 'invalid document or pointer',
+      level: 'log.log: level must be one of trace, debug, info, warn, error, got loud',
+      clocks: ['bigint', 'bigint', true],
+    })
+    expect(r.logs.map((l) => [l.level, l.message])).toEqual([['warn', 'from log']])
+    expect(events.map((e) => [e.name, e.data])).toEqual([['progress', { step: 1 }]])
+  })
+
+  test('fetch and http.fetch go through the HTTP capability: granted origins answer, others are refused', async () => {
+    const server = await helloServer()
+    try {
+      const m = await runtime.loadScript(`
+        import { http } from 'probe:runtime'
+        export async function execute(input) {
+          const r = await fetch(input.origin + '/a', { method: 'POST', body: 'x' })
+          const raw = await http.fetch({ method: 'GET', url: input.origin + '/b', headers: [] })
+          const both = await Promise.all([fetch(input.origin + '/c'), fetch(input.origin + '/d')])
+          let refused
+          try { await fetch('http://example.com/') } catch (e) { refused = e.name + ': ' + e.message }
+          let payload
+          try { await http.fetch({ url: 'http://example.com/', headers: [] }) } catch (e) { payload = e.payload.tag }
+          return { status: r.status, ok: r.ok, text: await r.text(), raw: [raw.status, raw.body], both: both.map((b) => b.status), refused, payload }
+        }`)
+      const r = await runtime.executeProbe(m, { origin: server.origin }, { capabilities: { http: { allow: [server.origin] } } })
+      expect(r.output).toEqual({
+        status: 200,
+        ok: true,
+        text: 'hello',
+        raw: [200, 'hello'],
+        both: [200, 200],
+        refused: 'TypeError: fetch failed: http.fetch: denied: Capability not granted: http for http://example.com: not in capabilities.http.allow',
+        payload: 'denied',
+      })
+      // Without a grant nothing leaves.
+      const none = await runtime.executeProbe(m, { origin: server.origin })
+      expect(none.success).toBe(false)
+      expect(none.error).toMatch(/^TypeError: fetch failed: http\.fetch: denied: Capability not granted: http/)
+    } finally {
+      await server.close()
+    }
   })
 })

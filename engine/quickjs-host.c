@@ -12,7 +12,8 @@
  *            (`loadScript` runs it once, so a syntax error rejects the load).
  * A throw, a rejection or a syntax error fails the probe with the error's message and the
  * script's stack (`file:line:column`). `console.log`/`info`/`warn`/`error`/`debug` become log
- * records. `Math.random` is seeded from the host's randomness in each instance, on first use:
+ * records. A script may `import { log, events, json, clock, http } from 'probe:runtime'` and use
+ * the `fetch` global (engine/prelude.js). `Math.random` is seeded from the host's randomness in each instance, on first use:
  * the snapshot holds no seed.
  *
  * Built with NDEBUG: a value an error path failed to release stays allocated until the instance
@@ -24,6 +25,7 @@
 #include <stdbool.h>
 #include "quickjs.h"
 #include "probe.h"
+#include "prelude.h" /* engine/prelude.js as a C string, made by scripts/build-engine.mjs */
 
 PROBE_IMPORT(script_len) int32_t probe_script_len(void);
 PROBE_IMPORT(script_read) void probe_script_read(void *ptr);
@@ -150,6 +152,124 @@ static JSValue math_random(JSContext *ctx, JSValueConst this_val, int argc, JSVa
   return JS_NewFloat64(ctx, (double)((random_state[1] + s0) >> 11) * (1.0 / 9007199254740992.0));
 }
 
+/* The host's primitives, for engine/prelude.js. */
+static JSValue host_log(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv) {
+  (void)this_val, (void)argc;
+  int32_t level;
+  size_t length;
+  if (JS_ToInt32(ctx, &level, argv[0])) return JS_EXCEPTION;
+  const char *message = JS_ToCStringLen(ctx, &length, argv[1]);
+  if (!message) return JS_EXCEPTION;
+  probe_log(level, message, (int32_t)length);
+  JS_FreeCString(ctx, message);
+  return JS_UNDEFINED;
+}
+
+static JSValue host_emit(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv) {
+  (void)this_val, (void)argc;
+  size_t name_length, data_length;
+  const char *name = JS_ToCStringLen(ctx, &name_length, argv[0]);
+  const char *data = name ? JS_ToCStringLen(ctx, &data_length, argv[1]) : NULL;
+  if (data) probe_event_emit(name, (int32_t)name_length, data, (int32_t)data_length);
+  if (data) JS_FreeCString(ctx, data);
+  if (name) JS_FreeCString(ctx, name);
+  return data ? JS_UNDEFINED : JS_EXCEPTION;
+}
+
+/* The host's last result (`result_read`) of `length` bytes, as a string. */
+static JSValue host_result(JSContext *ctx, int32_t length) {
+  char *text = malloc((size_t)length + 1);
+  if (!text) return JS_ThrowOutOfMemory(ctx);
+  probe_result_read(text);
+  JSValue value = JS_NewStringLen(ctx, text, (size_t)length);
+  free(text);
+  return value;
+}
+
+/* The JSON text at a pointer: a string, undefined when absent, null when invalid. */
+static JSValue host_json_get(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv) {
+  (void)this_val, (void)argc;
+  size_t doc_length, pointer_length;
+  const char *doc = JS_ToCStringLen(ctx, &doc_length, argv[0]);
+  const char *pointer = doc ? JS_ToCStringLen(ctx, &pointer_length, argv[1]) : NULL;
+  if (!pointer) {
+    if (doc) JS_FreeCString(ctx, doc);
+    return JS_EXCEPTION;
+  }
+  int32_t found = probe_json_get(doc, (int32_t)doc_length, pointer, (int32_t)pointer_length);
+  JS_FreeCString(ctx, pointer);
+  JS_FreeCString(ctx, doc);
+  if (found == -1) return JS_UNDEFINED;
+  if (found < 0) return JS_NULL;
+  return host_result(ctx, found);
+}
+
+static JSValue host_now_ms(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv) {
+  (void)this_val, (void)argc, (void)argv;
+  return JS_NewFloat64(ctx, (double)probe_now_ms());
+}
+
+static JSValue host_monotonic_ns(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv) {
+  (void)this_val, (void)argc, (void)argv;
+  return JS_NewBigUint64(ctx, (uint64_t)probe_monotonic_ns());
+}
+
+/* One HTTP request through the host: the result JSON of `probe.http_fetch`. */
+static JSValue host_http_fetch(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv) {
+  (void)this_val, (void)argc;
+  size_t length;
+  const char *request = JS_ToCStringLen(ctx, &length, argv[0]);
+  if (!request) return JS_EXCEPTION;
+  int32_t answer = probe_http_fetch(request, (int32_t)length);
+  JS_FreeCString(ctx, request);
+  return host_result(ctx, answer);
+}
+
+/* The interfaces of `probe:runtime`, made by the prelude. */
+static JSValue probe_api;
+static const char *const PROBE_EXPORTS[] = { "log", "events", "json", "clock", "http" };
+#define PROBE_EXPORT_COUNT (sizeof PROBE_EXPORTS / sizeof PROBE_EXPORTS[0])
+
+static int init_probe_module(JSContext *ctx, JSModuleDef *module) {
+  for (size_t i = 0; i < PROBE_EXPORT_COUNT; i++) {
+    if (JS_SetModuleExport(ctx, module, PROBE_EXPORTS[i], JS_GetPropertyStr(ctx, probe_api, PROBE_EXPORTS[i]))) return -1;
+  }
+  return 0;
+}
+
+/* A script may import `probe:runtime` and nothing else. */
+static JSModuleDef *load_module(JSContext *ctx, const char *name, void *opaque) {
+  (void)opaque;
+  if (strcmp(name, "probe:runtime") != 0) {
+    JS_ThrowReferenceError(ctx, "cannot import '%s': a script may import only 'probe:runtime'", name);
+    return NULL;
+  }
+  JSModuleDef *module = JS_NewCModule(ctx, name, init_probe_module);
+  if (!module) return NULL;
+  for (size_t i = 0; i < PROBE_EXPORT_COUNT; i++) JS_AddModuleExport(ctx, module, PROBE_EXPORTS[i]);
+  return module;
+}
+
+/* Runs the prelude with the host's primitives: it defines `fetch` and returns the interfaces. */
+static int add_probe_api(JSContext *ctx) {
+  static const struct { const char *name; JSCFunction *fn; int length; } primitives[] = {
+    { "log", host_log, 2 }, { "emit", host_emit, 2 }, { "jsonGet", host_json_get, 2 },
+    { "nowMs", host_now_ms, 0 }, { "monotonicNs", host_monotonic_ns, 0 }, { "httpFetch", host_http_fetch, 1 },
+  };
+  JSValue host = JS_NewObject(ctx);
+  for (size_t i = 0; i < sizeof primitives / sizeof primitives[0]; i++) {
+    JS_SetPropertyStr(ctx, host, primitives[i].name, JS_NewCFunction(ctx, primitives[i].fn, primitives[i].name, primitives[i].length));
+  }
+  JSValue make = JS_Eval(ctx, PRELUDE, strlen(PRELUDE), "<prelude>", JS_EVAL_TYPE_GLOBAL);
+  if (JS_IsException(make)) return -1;
+  probe_api = JS_Call(ctx, make, JS_UNDEFINED, 1, (JSValueConst *)&host);
+  JS_FreeValue(ctx, make);
+  JS_FreeValue(ctx, host);
+  if (JS_IsException(probe_api)) return -1;
+  JS_SetModuleLoaderFunc(JS_GetRuntime(ctx), NULL, load_module, NULL);
+  return 0;
+}
+
 /* The engine's context, built once per instance (or before the snapshot), with its globals. */
 static JSContext *engine;
 
@@ -164,6 +284,10 @@ static JSContext *the_context(void) {
   JS_SetPropertyStr(ctx, math, "random", JS_NewCFunction(ctx, math_random, "random", 0));
   JS_FreeValue(ctx, math);
   JS_FreeValue(ctx, global);
+  if (add_probe_api(ctx) < 0) {
+    fail_exception(ctx);
+    return NULL;
+  }
   engine = ctx;
   return ctx;
 }

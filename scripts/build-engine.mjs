@@ -45,7 +45,7 @@ const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0)
 export function buildEngine({ quiet = false } = {}) {
   const hostDir = join(root, 'engine')
   const hostFiles = readdirSync(hostDir).map((f) => join(hostDir, f))
-  const inputs = [...hostFiles.filter((f) => /\.[ch]$/.test(f)), fileURLToPath(import.meta.url)]
+  const inputs = [...hostFiles.filter((f) => /\.(c|h|js)$/.test(f)), fileURLToPath(import.meta.url)]
   if (mtime(rawPath) <= Math.max(...inputs.map(mtime))) compile(hostFiles.filter((f) => f.endsWith('.c')))
   // The snapshot is taken by the addon: made again when the addon or the compiled engine changed.
   const addons = readdirSync(root).filter((f) => f.endsWith('.node')).map((f) => join(root, f))
@@ -63,6 +63,10 @@ function compile(sources) {
   const quickjs = quickjsSources()
   const cc = wasmClang()
   mkdirSync(dirname(rawPath), { recursive: true })
+  // engine/prelude.js as a C string (clang 14 has no #embed); JSON's escapes are C's for ASCII.
+  const prelude = readFileSync(join(root, 'engine', 'prelude.js'), 'utf8')
+  if (/[^\x00-\x7f]/.test(prelude)) throw new Error('engine/prelude.js must be ASCII (it is embedded as a C string)')
+  writeFileSync(join(dirname(rawPath), 'prelude.h'), `static const char PRELUDE[] = ${JSON.stringify(prelude)};\n`)
   const args = [
     ...cc.flags,
     '-O2',
@@ -75,6 +79,7 @@ function compile(sources) {
     '-DNDEBUG',
     '-I', quickjs,
     '-I', join(root, 'examples', 'guests', 'c'),
+    '-I', dirname(rawPath),
     // The C stack in linear memory: 1 MiB instead of wasm-ld's 64 KiB, which deep recursion in
     // the engine would overrun into its heap silently.
     '-Wl,-z,stack-size=1048576',
