@@ -134,6 +134,11 @@ fn hex(bytes: &[u8]) -> String {
   bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What `ModuleInfo.hash` holds for a source of `bytes`: their SHA-256, in hex.
+pub fn source_hash(bytes: &[u8]) -> String {
+  hex(&Sha256::digest(bytes))
+}
+
 fn read_source(source: GuestSource) -> Result<(Vec<u8>, String), ProbeError> {
   Ok(match source {
     GuestSource::Bytes(bytes) => (bytes, "module".to_string()),

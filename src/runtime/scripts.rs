@@ -6,7 +6,6 @@
 use super::*;
 use crate::exec::outcome::GuestAnswer;
 use crate::host::context::ScriptText;
-use sha2::{Digest, Sha256};
 
 /// The function a script module runs; the engine calls no other yet.
 const ENTRY: &str = "execute";
@@ -30,10 +29,7 @@ impl Runtime {
     let mut info = engine.info.clone();
     info.name = filename;
     info.size = listing.source.len() as u64;
-    info.hash = Sha256::digest(listing.source.as_bytes())
-      .iter()
-      .map(|b| format!("{b:02x}"))
-      .collect();
+    info.hash = crate::module::source_hash(listing.source.as_bytes());
     info.imports = Vec::new();
     let script = Arc::new(ScriptText {
       listing: false,
