@@ -94,14 +94,18 @@ describe('running a script', () => {
     expect(r.latencyMs).toBeLessThan(1000)
   })
 
-  test('a loop ends at the timeout, a heap bomb at the memory limit, and the runtime goes on', async () => {
+  test('a loop ends at the timeout, a heap bomb at the memory limit, deep recursion as a RangeError, and the runtime goes on', async () => {
     await rejectsWith(run('export function execute() { for (;;) {} }', null, { limits: { timeoutMs: 100 } }), 'ERR_WASM_TIMEOUT')
     const bomb = await run('export function execute() { const a = []; for (;;) a.push(new Array(1e5).fill(1)) }', null, { limits: { memoryBytes: 32 << 20 } })
     expect(bomb.success).toBe(false)
     expect(bomb.error).toMatch(/out of memory/)
-    // Deep recursion does not crash the host (the goal, a catchable RangeError inside the script,
-    // needs a stack guard of the engine's own on WASI: issue 27, step 5).
-    await expect(run('function f(n) { return f(n + 1) + 1 } export function execute() { return f(0) }')).rejects.toThrow()
+    // Deep recursion is a RangeError the script can catch; uncaught, it fails the probe.
+    const caught = await run('let depth = 0; function f(n) { depth = n; return f(n + 1) + 1 } export function execute() { try { return f(0) } catch (e) { return [e.name, e.message, depth > 1000] } }')
+    expect(caught.output).toEqual(['RangeError', 'Maximum call stack size exceeded', true])
+    const uncaught = await run('function f(n) { return f(n + 1) + 1 } export function execute() { return f(0) }')
+    expect(uncaught.error).toMatch(/^RangeError: Maximum call stack size exceeded/)
+    // With a wasm stack too small for the engine's limit, the runtime stops it instead.
+    await rejectsWith(run('function f(n) { return f(n + 1) + 1 } export function execute() { return f(0) }', null, { limits: { stackBytes: 256 << 10 } }), 'ERR_WASM_STACK_OVERFLOW')
     expect((await run('export function execute() { return "still here" }')).output).toBe('still here')
   })
 

@@ -270,6 +270,12 @@ static int add_probe_api(JSContext *ctx) {
   return 0;
 }
 
+/* QuickJS's limit on the C stack (linear memory, 1 MiB in all). A JS call takes a little more
+ * wasm stack than C stack, so this trips — a catchable RangeError, about 1 100 calls deep — before
+ * the wasm stack runs out at the runtime's default limits.stackBytes (1 MiB) and down to 512 KiB;
+ * below that the runtime stops the script with ERR_WASM_STACK_OVERFLOW. */
+#define STACK_LIMIT (384 * 1024)
+
 /* The engine's context, built once per instance (or before the snapshot), with its globals. */
 static JSContext *engine;
 
@@ -278,6 +284,7 @@ static JSContext *the_context(void) {
   JSRuntime *rt = JS_NewRuntime();
   JSContext *ctx = rt ? JS_NewContext(rt) : NULL;
   if (!ctx) return NULL;
+  JS_SetMaxStackSize(rt, STACK_LIMIT);
   add_console(ctx);
   JSValue global = JS_GetGlobalObject(ctx);
   JSValue math = JS_GetPropertyStr(ctx, global, "Math");

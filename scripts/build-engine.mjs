@@ -58,6 +58,21 @@ export function buildEngine({ quiet = false } = {}) {
   return enginePath
 }
 
+/**
+ * quickjs.c with its stack limit working on WASI, written beside the engine (the registry's copy
+ * stays as it is): QuickJS-ng 0.16.2 turns the limit off there (`update_stack_limit`), so a deep
+ * recursion would run the wasm stack out — a trap — before any catchable RangeError. With it on,
+ * the host layer sets a limit on the C stack that trips first (engine/quickjs-host.c).
+ */
+function patchedQuickjs(quickjs) {
+  const anchor = 'static void update_stack_limit(JSRuntime *rt)\n{\n#if defined(__wasi__)'
+  const text = readFileSync(join(quickjs, 'quickjs.c'), 'utf8')
+  if (!text.includes(anchor)) throw new Error(`${QUICKJS_CRATE.name} ${QUICKJS_CRATE.version}: quickjs.c no longer has the WASI stack-limit switch this build turns on`)
+  const patched = join(dirname(rawPath), 'quickjs.c')
+  writeFileSync(patched, text.replace(anchor, anchor.replace('#if defined(__wasi__)', '#if 0 /* wasm-probe-runtime: the limit works on WASI */')))
+  return patched
+}
+
 /** Compiles QuickJS-ng and the host layer's `sources` into the engine before its snapshot. */
 function compile(sources) {
   const quickjs = quickjsSources()
@@ -86,7 +101,8 @@ function compile(sources) {
     '-Wl,--strip-debug',
     '-o', rawPath,
     ...sources,
-    ...['quickjs.c', 'libregexp.c', 'libunicode.c', 'dtoa.c'].map((f) => join(quickjs, f)),
+    patchedQuickjs(quickjs),
+    ...['libregexp.c', 'libunicode.c', 'dtoa.c'].map((f) => join(quickjs, f)),
     '-lwasi-emulated-signal',
     '-lwasi-emulated-process-clocks',
     // Quiet: QuickJS's sources warn a lot under clang 14; errors still print.
