@@ -54,12 +54,25 @@ describe('loading a script', () => {
     await rejectsWith(runtime.loadScript('', { imports: {} }), 'ERR_INVALID_ARG_VALUE')
   })
 
-  test('a script without execute loads, but running it is ERR_WASM_NO_EXPORT; other functions are not callable yet', async () => {
-    const m = await runtime.loadScript('export function helper() { return 1 }')
+  test('any exported function runs with JSON input; a script without execute loads, but running it is ERR_WASM_NO_EXPORT', async () => {
+    const m = await runtime.loadScript('export function helper(i) { return i + 1 }\nexport async function later(i) { return [i] }\nexport const value = 3')
     const none = await rejectsWith(runtime.executeProbe(m, null), 'ERR_WASM_NO_EXPORT')
-    expect(none.message).toBe('the script exports no function "execute"; its functions: helper')
-    await rejectsWith(runtime.executeProbe(m, null, { export: 'helper' }), 'ERR_WASM_NO_EXPORT')
+    expect(none.message).toBe('the script exports no function "execute"; its functions: helper, later')
+    expect((await runtime.executeProbe(m, 41, { export: 'helper' })).output).toBe(42)
+    const instance = await runtime.instantiate(await runtime.loadScript('let n = 0; export function execute() { return ++n }\nexport function count() { return n }'))
+    try {
+      await instance.call('execute', null)
+      await instance.call('execute', null)
+      expect((await instance.call('count', null)).output).toBe(2)
+      await rejectsWith(instance.call('value', null), 'ERR_WASM_NO_EXPORT')
+    } finally {
+      await instance.dispose()
+    }
+    // Not the engine's own exports, and not typed calls yet.
+    await rejectsWith(runtime.executeProbe(m, null, { export: 'value' }), 'ERR_WASM_NO_EXPORT')
     await rejectsWith(runtime.executeProbe(m, null, { export: 'check' }), 'ERR_WASM_NO_EXPORT')
+    const typed = await rejectsWith(runtime.invoke(m, 'helper', [1]), 'ERR_WASM_NO_EXPORT')
+    expect(typed.message).toBe('a script\'s functions take JSON input; "helper" cannot be invoked with typed arguments yet')
   })
 })
 

@@ -6,7 +6,8 @@
  *   wizer-initialize: builds the JS runtime, context and globals. The build runs it once and
  *            snapshots the result (src/script/preinit.rs), so every instance starts with them.
  *   execute: evaluates the script as an ES module the first time in an instance (a long-lived
- *            instance keeps it, with its state), calls its `execute(input)` (sync or async),
+ *            instance keeps it, with its state), calls the exported function the host names
+ *            (`probe.script_function_*`: `execute`, or another) with the input (sync or async),
  *            runs the job queue until nothing is pending, and writes the JSON of the value.
  *   check:   evaluates the script and writes the JSON array of its exported functions' names
  *            (`loadScript` runs it once, so a syntax error rejects the load).
@@ -19,6 +20,7 @@
  * Built with NDEBUG: a value an error path failed to release stays allocated until the instance
  * ends, instead of QuickJS's leak assertion trapping the call.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,6 +33,8 @@ PROBE_IMPORT(script_len) int32_t probe_script_len(void);
 PROBE_IMPORT(script_read) void probe_script_read(void *ptr);
 PROBE_IMPORT(script_name_len) int32_t probe_script_name_len(void);
 PROBE_IMPORT(script_name_read) void probe_script_name_read(void *ptr);
+PROBE_IMPORT(script_function_len) int32_t probe_script_function_len(void);
+PROBE_IMPORT(script_function_read) void probe_script_function_read(void *ptr);
 
 static void fail_text(const char *message) {
   probe_error_write(message, (int32_t)strlen(message));
@@ -410,14 +414,20 @@ static int execute_script(JSContext *ctx) {
     JS_FreeValue(ctx, input);
     return JS_IsNull(namespace) ? 1 : fail_exception(ctx);
   }
-  JSValue entry = JS_GetPropertyStr(ctx, namespace, "execute");
+  int32_t function_length;
+  char *function = host_text(probe_script_function_len, probe_script_function_read, &function_length);
+  JSValue entry = function ? JS_GetPropertyStr(ctx, namespace, function) : JS_UNDEFINED;
   JS_FreeValue(ctx, namespace);
   if (!JS_IsFunction(ctx, entry)) {
     JS_FreeValue(ctx, entry);
     JS_FreeValue(ctx, input);
-    fail_text("the script exports no function named execute");
+    char message[200];
+    snprintf(message, sizeof message, "the script exports no function named %.120s", function ? function : "(none given)");
+    free(function);
+    fail_text(message);
     return 1;
   }
+  free(function);
   JSValue result = JS_Call(ctx, entry, JS_UNDEFINED, 1, (JSValueConst *)&input);
   JS_FreeValue(ctx, input);
   JS_FreeValue(ctx, entry);
@@ -426,7 +436,7 @@ static int execute_script(JSContext *ctx) {
   if (JS_IsPromise(result)) {
     JSPromiseStateEnum state = JS_PromiseState(ctx, result);
     if (state == JS_PROMISE_PENDING) {
-      fail_text("the promise that execute returned can no longer settle: nothing it waits for is pending");
+      fail_text("the promise the function returned can no longer settle: nothing it waits for is pending");
       return 1;
     }
     JSValue settled = JS_PromiseResult(ctx, result);

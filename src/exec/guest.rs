@@ -6,7 +6,7 @@ use super::outcome::{GuestAnswer, classify, validate_output};
 use super::state::{ComponentState, CoreState, wasi_builder};
 use crate::error::{ErrorCode, ProbeError, chain_message};
 use crate::exec::link::{Artifact, Prepared};
-use crate::host::context::{ExecState, HasExec};
+use crate::host::context::{ExecState, HasExec, ScriptCall};
 use crate::host::log::{LiveEvents, LiveLogs};
 use crate::limits::Limits;
 use crate::stop::StopSignal;
@@ -48,6 +48,8 @@ pub struct CallSetup {
   pub limits: Limits,
   /// A call the JavaScript thread waits for: nothing in it may wait for JavaScript.
   pub synchronous: bool,
+  /// For a script: which of its functions this call runs.
+  pub script: Option<ScriptCall>,
 }
 
 fn configure<T: HasExec>(store: &mut Store<T>) {
@@ -243,6 +245,7 @@ impl LiveGuest {
     exec.synchronous = setup.synchronous;
     exec.http.synchronous = setup.synchronous;
     exec.stop = setup.stop;
+    exec.script = setup.script;
     exec.limiter.refused = None;
     exec.limiter.peak = exec.limiter.total;
     exec.logs.book().reset(setup.live_logs, setup.live_events);

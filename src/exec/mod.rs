@@ -10,7 +10,7 @@ use crate::capabilities::Capabilities;
 use crate::capacity::{GaugeGuard, MemoryBudget};
 use crate::engine::{Placement, StackClass, TICK, engines};
 use crate::error::ProbeError;
-use crate::host::context::ScriptText;
+use crate::host::context::ScriptCall;
 use crate::host::http::HttpTransport;
 use crate::host::import_bridge::ImportScope;
 use crate::host::log::{LiveEvents, LiveLogs, LogRecord, Logs};
@@ -112,8 +112,8 @@ pub struct ExecRequest {
   /// Runs on the JavaScript thread to its end (`Runtime::run_here`): host calls that would wait
   /// for JavaScript are refused.
   pub synchronous: bool,
-  /// The script the built-in JavaScript engine runs, for a script module.
-  pub script: Option<Arc<ScriptText>>,
+  /// For a script module: the script the built-in JavaScript engine runs, and its function.
+  pub script: Option<ScriptCall>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

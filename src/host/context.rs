@@ -23,6 +23,13 @@ pub struct ScriptText {
   pub listing: bool,
 }
 
+/// One call of a script: the script, and which of its exported functions runs.
+#[derive(Debug, Clone)]
+pub struct ScriptCall {
+  pub text: Arc<ScriptText>,
+  pub function: Arc<str>,
+}
+
 /// The part of a store's data every guest kind shares.
 pub struct ExecState {
   pub limiter: MemoryLimiter,
@@ -42,8 +49,9 @@ pub struct ExecState {
   pub open_files: u64,
   /// Where the guest's JavaScript-implemented imports are answered.
   pub imports: Option<ImportScope>,
-  /// The script the built-in JavaScript engine runs (`loadScript`), read through `probe.script_*`.
-  pub script: Option<Arc<ScriptText>>,
+  /// The script the built-in JavaScript engine runs (`loadScript`) and the function it calls,
+  /// read through `probe.script_*`.
+  pub script: Option<ScriptCall>,
   /// A synchronous call (`executeProbeSync`): nothing may wait for JavaScript, whose thread
   /// this call holds.
   pub synchronous: bool,

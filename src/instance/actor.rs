@@ -193,6 +193,7 @@ impl Actor {
         live_events: request.live_events.clone(),
         limits: request.limits,
         synchronous: request.synchronous,
+        script: request.script.clone(),
       })?,
       None => {
         if let Some(at) = self.restart_at.take() {

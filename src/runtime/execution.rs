@@ -89,7 +89,7 @@ impl Runtime {
     if export.is_empty() {
       return Err(ProbeError::invalid_value("options.export", "must not be empty"));
     }
-    scripts::check_script_call(module, &export, options.args.is_some())?;
+    let (export, script) = scripts::engine_call(module, export, options.args.is_some())?;
     let typed = options
       .args
       .map(|args| typed_args(module, &export, &args))
@@ -107,7 +107,7 @@ impl Runtime {
       typed,
       imports: self.import_scope(options.import_scope),
       synchronous: options.synchronous,
-      script: module.script.clone(),
+      script,
     })
   }
 

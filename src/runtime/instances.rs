@@ -147,7 +147,7 @@ impl Runtime {
     if export.is_empty() {
       return Err(ProbeError::invalid_value("exportName", "must not be empty"));
     }
-    scripts::check_script_call(&instance.module, &export, options.args.is_some())?;
+    let (export, script) = scripts::engine_call(&instance.module, export, options.args.is_some())?;
     let typed = options
       .args
       .map(|args| typed_args(&instance.module, &export, &args))
@@ -165,7 +165,7 @@ impl Runtime {
       typed,
       imports: instance.imports.clone(),
       synchronous: options.synchronous,
-      script: instance.module.script.clone(),
+      script,
     };
     let admitted = if options.synchronous {
       instance.handle.admit_idle()?

@@ -5,9 +5,9 @@
 
 use super::*;
 use crate::exec::outcome::GuestAnswer;
-use crate::host::context::ScriptText;
+use crate::host::context::{ScriptCall, ScriptText};
 
-/// The function a script module runs; the engine calls no other yet.
+/// The engine's export that calls one of the script's functions.
 const ENTRY: &str = "execute";
 /// The engine's export that evaluates a script and lists its functions.
 const CHECK: &str = "check";
@@ -61,34 +61,44 @@ impl Runtime {
   }
 }
 
-/// What a call of `export` on a script module may be: its `execute` (the one the engine runs),
-/// as a JSON call. Nothing to check for other modules.
-pub(super) fn check_script_call(module: &LoadedModule, export: &str, typed: bool) -> Result<(), ProbeError> {
-  let Some(script) = &module.script else {
-    return Ok(());
+/// The export to call for `export` of `module`, and, for a script module, the call the engine
+/// reads: its export that runs the script's function `export`. Any other module's export is
+/// called as it is. Any exported function of a script may be called with JSON input; typed calls
+/// (`invoke`) not yet.
+pub(super) fn engine_call(
+  module: &LoadedModule,
+  export: String,
+  typed: bool,
+) -> Result<(String, Option<ScriptCall>), ProbeError> {
+  let Some(text) = &module.script else {
+    return Ok((export, None));
   };
-  if script.listing {
-    return Ok(());
+  let function = export.as_str();
+  let call = |engine_export: &str| {
+    let call = ScriptCall {
+      text: text.clone(),
+      function: function.into(),
+    };
+    Ok((engine_export.to_string(), Some(call)))
+  };
+  if text.listing {
+    return call(CHECK);
   }
   let functions = &module.info.exports;
-  if !functions.iter().any(|f| f == export) {
+  if !functions.iter().any(|f| f == function) {
     return Err(ProbeError::new(
       ErrorCode::NoExport,
       format!(
-        "the script exports no function \"{export}\"; its functions: {}",
-        if functions.is_empty() {
-          "none".to_string()
-        } else {
-          functions.join(", ")
-        }
+        "the script exports no function \"{function}\"; its functions: {}",
+        if functions.is_empty() { "none".to_string() } else { functions.join(", ") }
       ),
     ));
   }
-  if export != ENTRY || typed {
+  if typed {
     return Err(ProbeError::new(
       ErrorCode::NoExport,
-      format!("a script's \"{ENTRY}\" is what runs, with JSON input; \"{export}\" cannot be called that way yet"),
+      format!("a script's functions take JSON input; \"{function}\" cannot be invoked with typed arguments yet"),
     ));
   }
-  Ok(())
+  call(ENTRY)
 }
