@@ -90,7 +90,11 @@ pub(super) fn engine_call(
       ErrorCode::NoExport,
       format!(
         "the script exports no function \"{function}\"; its functions: {}",
-        if functions.is_empty() { "none".to_string() } else { functions.join(", ") }
+        if functions.is_empty() {
+          "none".to_string()
+        } else {
+          functions.join(", ")
+        }
       ),
     ));
   }
