@@ -156,6 +156,27 @@ describe('running a script', () => {
   })
 })
 
+describe('the globals of a script', () => {
+  test('TextEncoder / TextDecoder (UTF-8), crypto.getRandomValues, and QuickJS\'s own queueMicrotask, atob / btoa, performance.now', async () => {
+    const r = await run(`export async function execute() {
+      const text = 'h\\u00e9llo \\u{1F642}'
+      const bytes = new TextEncoder().encode(text)
+      const back = new TextDecoder().decode(bytes)
+      const bad = new TextDecoder().decode(new Uint8Array([0x61, 0xff, 0xc3]))
+      const random = [crypto.getRandomValues(new Uint8Array(32)), crypto.getRandomValues(new Uint8Array(32))]
+      let floats
+      try { crypto.getRandomValues(new Float64Array(2)) } catch (e) { floats = e.name }
+      const order = []
+      queueMicrotask(() => order.push('micro'))
+      order.push('sync')
+      await null
+      return { length: bytes.length, same: back === text, bad, distinct: random[0].join() !== random[1].join() && random[0].some((b) => b !== 0), floats,
+               order, b64: btoa('probe'), raw: atob('cHJvYmU='), now: typeof performance.now() }
+    }`)
+    expect(r.output).toEqual({ length: 11, same: true, bad: 'a\ufffd\ufffd', distinct: true, floats: 'TypeError', order: ['sync', 'micro'], b64: 'cHJvYmU=', raw: 'probe', now: 'number' })
+  })
+})
+
 describe('probe:runtime and fetch in a script', () => {
   test('log, events, json and clock are the WIT interfaces as jco maps them', async () => {
     const events = []

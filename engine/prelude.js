@@ -91,5 +91,77 @@
   }
   Object.defineProperty(globalThis, 'fetch', { value: fetch, writable: true, configurable: true })
 
+  // UTF-8 only, as the WHATWG classes are for most uses; written here because QuickJS has none
+  // and a polyfill library would be larger than the whole prelude.
+  class TextEncoder {
+    get encoding() {
+      return 'utf-8'
+    }
+    encode(input = '') {
+      const text = String(input)
+      const out = []
+      for (let i = 0; i < text.length; i++) {
+        let c = text.codePointAt(i)
+        if (c > 0xffff) i++
+        else if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd // a lone surrogate
+        if (c < 0x80) out.push(c)
+        else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63))
+        else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63))
+        else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63))
+      }
+      return new Uint8Array(out)
+    }
+  }
+
+  class TextDecoder {
+    constructor(label = 'utf-8') {
+      if (!/^utf-?8$/i.test(String(label))) throw new RangeError(`TextDecoder: only utf-8 is supported, not ${label}`)
+    }
+    get encoding() {
+      return 'utf-8'
+    }
+    decode(input) {
+      if (input === undefined) return ''
+      const bytes = ArrayBuffer.isView(input) ? new Uint8Array(input.buffer, input.byteOffset, input.byteLength) : new Uint8Array(input)
+      let out = ''
+      for (let i = 0; i < bytes.length; ) {
+        const b = bytes[i]
+        const need = b < 0x80 ? 0 : b >= 0xc2 && b < 0xe0 ? 1 : b >= 0xe0 && b < 0xf0 ? 2 : b >= 0xf0 && b < 0xf5 ? 3 : -1
+        let c = need === 0 ? b : need === 1 ? b & 31 : need === 2 ? b & 15 : b & 7
+        let ok = need >= 0 && i + need < bytes.length
+        for (let k = 1; ok && k <= need; k++) {
+          const next = bytes[i + k]
+          if ((next & 0xc0) !== 0x80) ok = false
+          else c = (c << 6) | (next & 63)
+        }
+        if (ok && ((need === 2 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) || (need === 3 && (c < 0x10000 || c > 0x10ffff)))) ok = false
+        if (!ok) {
+          out += '\ufffd' // replacement character
+          i++
+          continue
+        }
+        out += String.fromCodePoint(c)
+        i += need + 1
+      }
+      return out
+    }
+  }
+
+  const crypto = Object.freeze({
+    /** Fills an integer typed array with the host's randomness. */
+    getRandomValues(array) {
+      if (!ArrayBuffer.isView(array) || array instanceof Float32Array || array instanceof Float64Array || array instanceof DataView) {
+        throw new TypeError('crypto.getRandomValues: the argument must be an integer typed array')
+      }
+      if (array.byteLength > 65536) throw new RangeError(`crypto.getRandomValues: ${array.byteLength} bytes is more than 65536`)
+      host.randomFill(new Uint8Array(array.buffer, array.byteOffset, array.byteLength))
+      return array
+    },
+  })
+
+  for (const [name, value] of Object.entries({ TextEncoder, TextDecoder, crypto })) {
+    Object.defineProperty(globalThis, name, { value, writable: true, configurable: true })
+  }
+
   return Object.freeze({ log, events, json, clock, http })
 })

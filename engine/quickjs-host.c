@@ -229,6 +229,19 @@ static JSValue host_http_fetch(JSContext *ctx, JSValueConst this_val, int argc, 
   return host_result(ctx, answer);
 }
 
+/* Fills a Uint8Array with the host's randomness (crypto.getRandomValues). */
+static JSValue host_random_fill(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv) {
+  (void)this_val, (void)argc;
+  size_t length;
+  uint8_t *bytes = JS_GetUint8Array(ctx, &length, argv[0]);
+  if (!bytes) return JS_EXCEPTION;
+  for (size_t done = 0; done < length; done += 256) {
+    size_t chunk = length - done < 256 ? length - done : 256; /* getentropy's most per call */
+    if (getentropy(bytes + done, chunk) != 0) return JS_ThrowInternalError(ctx, "crypto: no randomness from the host");
+  }
+  return JS_UNDEFINED;
+}
+
 /* The interfaces of `probe:runtime`, made by the prelude. */
 static JSValue probe_api;
 static const char *const PROBE_EXPORTS[] = { "log", "events", "json", "clock", "http" };
@@ -259,6 +272,7 @@ static int add_probe_api(JSContext *ctx) {
   static const struct { const char *name; JSCFunction *fn; int length; } primitives[] = {
     { "log", host_log, 2 }, { "emit", host_emit, 2 }, { "jsonGet", host_json_get, 2 },
     { "nowMs", host_now_ms, 0 }, { "monotonicNs", host_monotonic_ns, 0 }, { "httpFetch", host_http_fetch, 1 },
+    { "randomFill", host_random_fill, 1 },
   };
   JSValue host = JS_NewObject(ctx);
   for (size_t i = 0; i < sizeof primitives / sizeof primitives[0]; i++) {
