@@ -51,7 +51,7 @@ export declare class NativeRuntime {
   /** Loads from `bytes` (binary or WAT text) or from the file at `path`. */
   loadModule(bytes?: Uint8Array | undefined | null, path?: string | undefined | null, name?: string | undefined | null, imports?: Array<NativeImportInfo> | undefined | null): Promise<NativeLoad>
   /** Loads JavaScript `source` as a script module of the engine at `engine` (a file path). */
-  loadScript(engine: string, source: string, filename: string): Promise<NativeLoad>
+  loadScript(engine: string, source: string, filename: string, name?: string | undefined | null): Promise<NativeLoad>
   /** Loads an artifact `precompile` produced, from `bytes` or from the file at `path`. */
   loadPrecompiled(bytes?: Uint8Array | undefined | null, path?: string | undefined | null, name?: string | undefined | null, imports?: Array<NativeImportInfo> | undefined | null): Promise<NativeLoad>
   /** Optimized code for the guest in `bytes` or at `path`, for `target` (default: this machine). */

@@ -223,7 +223,7 @@ class WasmRuntime {
     if (isScriptPath(source)) {
       const { name } = checkLoadOptions(options, ['name'])
       const { source: text, filename } = await readScript(source)
-      return this.loadScript(text, { filename: name ?? filename })
+      return this.loadScript(text, { filename, name })
     }
     const { name, imports } = checkLoadOptions(options)
     const { bytes, path } = guestSource(source, true)
@@ -240,7 +240,7 @@ class WasmRuntime {
   async loadScript(source, options) {
     const text = checkScriptSource(source)
     const { name, filename } = checkLoadOptions(options, ['name', 'filename'])
-    return this.#loaded(await this.#native.loadScript(enginePath(), text, filename ?? name ?? 'script.js'))
+    return this.#loaded(await this.#native.loadScript(enginePath(), text, filename ?? name ?? 'script.js', name))
   }
 
   /** The engine scripts run on. */

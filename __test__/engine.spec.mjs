@@ -26,6 +26,10 @@ describe('loading a script', () => {
     expect(m.hash).toMatch(/^[0-9a-f]{64}$/)
     expect(m.exports).toEqual(['execute', 'other'])
     expect(WasmRuntime.scriptEngine).toEqual({ name: 'quickjs-ng', version: '0.16.2' })
+    // A name of its own; errors still name the file.
+    const named = await runtime.loadScript('export function execute() { throw new Error("x") }', { filename: 'probe.js', name: 'my-probe' })
+    expect(named.name).toBe('my-probe')
+    expect((await runtime.executeProbe(named, null)).error).toMatch(/\(probe\.js:1:/)
   })
 
   test('a syntax error, or a throw while the module evaluates, rejects the load naming file:line:column', async () => {

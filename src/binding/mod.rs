@@ -423,9 +423,10 @@ impl NativeRuntime {
     engine: String,
     source: String,
     filename: String,
+    name: Option<String>,
   ) -> Result<PromiseRaw<'env, NativeLoad>> {
     let core = self.core.clone();
-    env.spawn_future(async move { Ok(loaded(core.load_script(engine.into(), source, filename)).await) })
+    env.spawn_future(async move { Ok(loaded(core.load_script(engine.into(), source, filename, name)).await) })
   }
 
   /// Loads an artifact `precompile` produced, from `bytes` or from the file at `path`.

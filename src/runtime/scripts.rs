@@ -13,12 +13,14 @@ const ENTRY: &str = "execute";
 const CHECK: &str = "check";
 
 impl Runtime {
-  /// Loads `source` as a script module running on the engine at `engine`.
+  /// Loads `source` as a script module running on the engine at `engine`; `filename` names it in
+  /// errors and stack traces, `name` (default: `filename`) is the module's name.
   pub async fn load_script(
     &self,
     engine: PathBuf,
     source: String,
     filename: String,
+    name: Option<String>,
   ) -> Result<Arc<LoadedModule>, ProbeError> {
     let engine = self.load(GuestSource::Path(engine), None, Vec::new()).await?;
     let listing = ScriptText {
@@ -27,7 +29,7 @@ impl Runtime {
       listing: true,
     };
     let mut info = engine.info.clone();
-    info.name = filename;
+    info.name = name.unwrap_or(filename);
     info.size = listing.source.len() as u64;
     info.hash = crate::module::source_hash(listing.source.as_bytes());
     info.imports = Vec::new();
